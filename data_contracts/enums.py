@@ -1,0 +1,135 @@
+"""Closed vocabularies of the domain. String values are Kite's own spellings, so they cross the
+broker boundary unchanged."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Exchange(StrEnum):
+    NSE = "NSE"
+    BSE = "BSE"
+    NFO = "NFO"
+    BFO = "BFO"
+    CDS = "CDS"
+    BCD = "BCD"
+    MCX = "MCX"
+
+
+class SegmentId(IntEnum):
+    """The low byte of an instrument token (Kite's ticker EXCHANGE_MAP)."""
+
+    NSE = 1
+    NFO = 2
+    CDS = 3
+    BSE = 4
+    BFO = 5
+    BCD = 6
+    MCX = 7
+    MCXSX = 8
+    INDICES = 9
+
+
+class InstrumentType(StrEnum):
+    EQ = "EQ"
+    FUT = "FUT"
+    CE = "CE"
+    PE = "PE"
+
+    @property
+    def is_option(self) -> bool:
+        return self in (InstrumentType.CE, InstrumentType.PE)
+
+    @property
+    def is_derivative(self) -> bool:
+        return self is not InstrumentType.EQ
+
+
+class Side(StrEnum):
+    """Kite's ``transaction_type``."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class Direction(StrEnum):
+    """A model's view of the underlying; long options express it as CE (bullish) or PE (bearish)."""
+
+    BULLISH = "BULLISH"
+    BEARISH = "BEARISH"
+
+
+class Product(StrEnum):
+    CNC = "CNC"
+    MIS = "MIS"
+    NRML = "NRML"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"
+    SL_M = "SL-M"
+
+
+class Validity(StrEnum):
+    DAY = "DAY"
+    IOC = "IOC"
+    TTL = "TTL"
+
+
+class OrderStatus(StrEnum):
+    """Kite's order statuses, intermediate and final."""
+
+    PUT_ORDER_REQ_RECEIVED = "PUT ORDER REQ RECEIVED"
+    VALIDATION_PENDING = "VALIDATION PENDING"
+    OPEN_PENDING = "OPEN PENDING"
+    OPEN = "OPEN"
+    TRIGGER_PENDING = "TRIGGER PENDING"
+    MODIFY_VALIDATION_PENDING = "MODIFY VALIDATION PENDING"
+    MODIFY_PENDING = "MODIFY PENDING"
+    MODIFIED = "MODIFIED"
+    CANCEL_PENDING = "CANCEL PENDING"
+    AMO_REQ_RECEIVED = "AMO REQ RECEIVED"
+    COMPLETE = "COMPLETE"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (OrderStatus.COMPLETE, OrderStatus.CANCELLED, OrderStatus.REJECTED)
+
+
+class ChargeSegment(StrEnum):
+    """How Zerodha prices a trade: equity delivery (CNC), equity intraday (MIS), futures, options."""
+
+    DELIVERY = "delivery"
+    INTRADAY = "intraday"
+    FUTURES = "futures"
+    OPTIONS = "options"
+
+
+class Verdict(StrEnum):
+    """A human's (or the labelled demo approver's) decision on a proposal."""
+
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+
+
+class ProposalOrigin(StrEnum):
+    STRATEGY = "STRATEGY"
+    AGENT = "AGENT"
+    MANUAL = "MANUAL"
+
+
+class TradingMode(StrEnum):
+    PAPER = "paper"
+    LIVE = "live"

@@ -1,0 +1,31 @@
+"""Time zones and the one rule about timestamps: tz-aware always, stored in UTC, shown in IST."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from data_contracts.errors import ContractError
+
+IST = ZoneInfo("Asia/Kolkata")
+
+__all__ = ["IST", "UTC", "require_aware", "to_ist", "to_utc"]
+
+
+def require_aware(owner: str, field: str, value: object) -> datetime:
+    """Return ``value`` converted to UTC, or raise if it is not a tz-aware datetime."""
+    if not isinstance(value, datetime):
+        raise ContractError(owner, field, value, "must be a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ContractError(owner, field, value, "must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC (raises on naive input rather than guessing a zone)."""
+    return require_aware("datetime", "value", value)
+
+
+def to_ist(value: datetime) -> datetime:
+    """An aware datetime shown in IST (raises on naive input rather than guessing a zone)."""
+    return require_aware("datetime", "value", value).astimezone(IST)
