@@ -1,0 +1,221 @@
+"""The configuration schema and its two validation stages.
+
+Stage 1 (shape) is the pydantic models below: types, ranges, no unknown keys. Stage 2
+(:func:`cross_field_problems`) checks rules that span keys, such as "per-trade risk <= daily loss
+limit" or "live mode needs an API key and secret". Defaults are not here: they live in the YAML file
+shipped with the package (``data/defaults.yaml``), the one place a default value is written.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from data_contracts.enums import TradingMode
+
+__all__ = [
+    "DEFAULTS_FILE",
+    "ConfigError",
+    "ConfigProblem",
+    "KitepilotConfig",
+    "cross_field_problems",
+]
+
+DEFAULTS_FILE = Path(__file__).with_name("data") / "defaults.yaml"
+
+PositiveMoney = Annotated[float, Field(gt=0)]
+Percent = Annotated[float, Field(gt=0, le=100)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RiskConfig(_Section):
+    daily_loss_limit: PositiveMoney
+    per_trade_risk: PositiveMoney
+    max_concurrent_positions: PositiveInt
+    max_drawdown_pct: Percent
+    margin_buffer_pct: Annotated[float, Field(ge=0, lt=100)]
+    max_symbol_exposure: PositiveMoney
+    max_total_exposure: PositiveMoney
+    max_price_drift_pct: Percent
+    max_exceptions_per_minute: PositiveInt
+
+
+class StrategyConfig(_Section):
+    min_confidence: Annotated[float, Field(gt=0.5, le=1.0)]
+    min_expected_net_profit: Annotated[float, Field(ge=0)]
+    fno_cooldown_hours: Annotated[float, Field(ge=0)]
+    option_take_profit_pct: Annotated[float, Field(gt=0, le=1000)]
+    option_stop_loss_pct: Annotated[float, Field(gt=0, lt=100)]
+    option_delta_min: Annotated[float, Field(gt=0, lt=1)]
+    option_delta_max: Annotated[float, Field(gt=0, lt=1)]
+    option_exit_days_before_expiry: Annotated[int, Field(ge=0)]
+    equity_take_profit_atr: Annotated[float, Field(gt=0)]
+    equity_stop_loss_atr: Annotated[float, Field(gt=0)]
+    proposal_ttl_seconds: Seconds
+
+
+class LoopsConfig(_Section):
+    order_poll_seconds: Seconds
+    champion_recheck_seconds: Seconds
+    feed_silence_seconds: Seconds
+    candle_close_timeout_seconds: Seconds
+    order_fill_timeout_seconds: Seconds
+
+
+class LatencyConfig(_Section):
+    broker_api_p95_ms: Annotated[float, Field(gt=0)]
+    tick_to_proposal_p95_ms: Annotated[float, Field(gt=0)]
+
+
+class KiteConfig(_Section):
+    root: str
+    ticker_root: str
+    api_key: SecretStr | None
+    api_secret: SecretStr | None
+
+
+class PaperExchangeConfig(_Section):
+    host: str
+    port: Port
+    starting_cash: PositiveMoney
+
+
+class DashboardConfig(_Section):
+    host: str
+    port: Port
+
+
+class InstrumentsConfig(_Section):
+    freeze_quantity_overrides: dict[str, PositiveInt]
+
+
+class CalendarConfig(_Section):
+    holidays_file: Path | None
+
+
+class StorageConfig(_Section):
+    var_dir: Path
+    database_url: str
+    mlflow_tracking_uri: str
+
+
+class KitepilotConfig(_Section):
+    """The whole configuration, frozen. Build it with ``orchestration.settings.load_config``."""
+
+    mode: TradingMode
+    capital: PositiveMoney
+    risk: RiskConfig
+    strategy: StrategyConfig
+    loops: LoopsConfig
+    latency: LatencyConfig
+    kite: KiteConfig
+    paper_exchange: PaperExchangeConfig
+    dashboard: DashboardConfig
+    instruments: InstrumentsConfig
+    calendar: CalendarConfig
+    storage: StorageConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One broken rule: the dotted key, what the rule is, and the value found."""
+
+    key: str
+    rule: str
+    value: object
+
+    def __str__(self) -> str:
+        found = "not set" if self.value is None else repr(self.value)
+        return f"{self.key} {self.rule}, was {found}"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names every offending key and its rule."""
+
+    def __init__(
+        self, problems: list[ConfigProblem], sources: dict[str, str] | None = None
+    ) -> None:
+        self.problems = problems
+        sources = sources or {}
+        lines = []
+        for problem in problems:
+            origin = sources.get(problem.key)
+            lines.append(f"{problem}" + (f" (set in {origin})" if origin else ""))
+        head = "invalid config: " if len(lines) == 1 else "invalid config:\n  - "
+        super().__init__(head + "\n  - ".join(lines))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
+    """Stage 2: rules that span keys. An empty list means the config is valid."""
+    risk, strategy = config.risk, config.strategy
+    rules: list[tuple[bool, str, str, object]] = [
+        (
+            risk.per_trade_risk <= risk.daily_loss_limit,
+            "risk.per_trade_risk",
+            f"must be <= risk.daily_loss_limit ({risk.daily_loss_limit:g})",
+            risk.per_trade_risk,
+        ),
+        (
+            risk.daily_loss_limit <= config.capital,
+            "risk.daily_loss_limit",
+            f"must be <= capital ({config.capital:g})",
+            risk.daily_loss_limit,
+        ),
+        (
+            risk.max_symbol_exposure <= risk.max_total_exposure,
+            "risk.max_symbol_exposure",
+            f"must be <= risk.max_total_exposure ({risk.max_total_exposure:g})",
+            risk.max_symbol_exposure,
+        ),
+        (
+            strategy.option_delta_min < strategy.option_delta_max,
+            "strategy.option_delta_min",
+            f"must be < strategy.option_delta_max ({strategy.option_delta_max:g})",
+            strategy.option_delta_min,
+        ),
+        (
+            _is_loopback(config.dashboard.host),
+            "dashboard.host",
+            "must be a loopback address (web UIs bind to 127.0.0.1)",
+            config.dashboard.host,
+        ),
+        (
+            _is_loopback(config.paper_exchange.host),
+            "paper_exchange.host",
+            "must be a loopback address",
+            config.paper_exchange.host,
+        ),
+    ]
+    problems = [ConfigProblem(key, rule, value) for ok, key, rule, value in rules if not ok]
+    if config.mode is TradingMode.LIVE:
+        for name in ("api_key", "api_secret"):
+            secret = getattr(config.kite, name)
+            if secret is None or not secret.get_secret_value().strip():
+                problems.append(
+                    ConfigProblem(
+                        f"kite.{name}",
+                        "is required when mode is live (set KITEPILOT_KITE__"
+                        f"{name.upper()} in .env or the environment)",
+                        None,
+                    )
+                )
+    return problems

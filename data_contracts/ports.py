@@ -1,0 +1,143 @@
+"""Ports: what the core needs from the world, as Protocols.
+
+Each port has a real adapter (Kite, MLflow, SQL, the wall clock) and a hand-written fake or an
+embedded implementation (the market simulator, the paper exchange, an in-memory store), chosen by
+configuration in ``orchestration``. The core depends only on these shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+from data_contracts.ids import ClientTag, InstrumentToken, OrderId, ProposalId
+from data_contracts.instruments import Instrument
+from data_contracts.trading import Decision, Fill, OrderEvent, OrderIntent, Position, Proposal
+
+__all__ = [
+    "Broker",
+    "Clock",
+    "MarketDataSource",
+    "ModelRegistry",
+    "ProposalStore",
+    "RegisteredModel",
+    "Scorer",
+    "Scores",
+]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, tz-aware (UTC)."""
+        ...
+
+
+class MarketDataSource(Protocol):
+    """Historical market data: the simulator, Kite's historical API, or the user's files."""
+
+    def instruments(self, on: datetime) -> Sequence[Instrument]:
+        """The instruments tradable at ``on`` (an instruments dump as of that day)."""
+        ...
+
+    def candles(
+        self,
+        instrument_token: InstrumentToken,
+        start: datetime,
+        end: datetime,
+        interval: timedelta,
+    ) -> pl.DataFrame:
+        """Bars closing in ``(start, end]``, as a frame satisfying ``schemas.CandleFrame``."""
+        ...
+
+
+class Broker(Protocol):
+    """Where orders go. Implemented over ``kiteconnect`` for both Kite and the paper exchange."""
+
+    def place_order(self, intent: OrderIntent) -> OrderId:
+        """Send an order. A timeout is *not* a rejection: look the tag up before any retry."""
+        ...
+
+    def cancel_order(self, order_id: OrderId) -> None: ...
+
+    def order_by_tag(self, tag: ClientTag) -> OrderEvent | None:
+        """The latest state of the order we sent with ``tag`` today, if the broker has it."""
+        ...
+
+    def order_history(self, order_id: OrderId) -> Sequence[OrderEvent]: ...
+
+    def fills(self) -> Sequence[Fill]:
+        """Today's executions."""
+        ...
+
+    def positions(self) -> Sequence[Position]: ...
+
+    def available_margin(self) -> float:
+        """Rupees available for new positions."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Per-row model outputs: calibrated probability of a net win and expected net return (%)."""
+
+    p_win: Sequence[float]
+    expected_return: Sequence[float]
+
+
+class Scorer(Protocol):
+    """A trained model ready to score feature rows of the version it was trained on."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    @property
+    def feature_version(self) -> str: ...
+
+    def score(self, features: pl.DataFrame) -> Scores:
+        """Score rows of a ``schemas.FeatureFrame``; refuses another feature version."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    name: str
+    version: str
+    feature_version: str
+    promoted_at: datetime | None
+
+
+class ModelRegistry(Protocol):
+    """The model registry (MLflow): which model is the champion, and loading it."""
+
+    def champion(self) -> RegisteredModel | None: ...
+
+    def load(self, model: RegisteredModel) -> Scorer: ...
+
+    def promote(self, version: str) -> RegisteredModel:
+        """Point the ``champion`` alias at ``version`` (callers gate this on evaluation)."""
+        ...
+
+
+class ProposalStore(Protocol):
+    """Durable, append-only record of proposals and the decisions on them."""
+
+    def add(self, proposal: Proposal) -> bool:
+        """Store ``proposal``; False if a proposal with that id is already stored (idempotent)."""
+        ...
+
+    def get(self, proposal_id: ProposalId) -> Proposal | None: ...
+
+    def pending(self, now: datetime) -> Sequence[Proposal]:
+        """Undecided proposals that have not expired at ``now``, newest first."""
+        ...
+
+    def record_decision(self, decision: Decision) -> None:
+        """Append a decision; deciding an unknown or expired proposal raises ContractError."""
+        ...
+
+    def decisions(self, proposal_id: ProposalId) -> Sequence[Decision]: ...

@@ -1,0 +1,286 @@
+"""The ``kitepilot`` command line: the composition root for interactive use.
+
+Each command loads the configuration, builds what it needs and calls into the core; no trading
+logic lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from data_contracts.charges import ChargesModel
+from data_contracts.clock import SystemClock
+from data_contracts.config import ConfigError, KitepilotConfig
+from data_contracts.enums import ChargeSegment
+from data_contracts.errors import ContractError
+from data_contracts.nse_calendar import (
+    Holiday,
+    NseCalendar,
+    Session,
+    SessionKind,
+    UnpublishedHolidaysWarning,
+)
+from data_contracts.timeutil import IST
+from orchestration.settings import ResolvedConfig, resolve_config
+
+app = typer.Typer(
+    name="kitepilot",
+    help="Semi-automated trading co-pilot for Zerodha Kite. Paper trading by default.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Your YAML config (default: ./kitepilot.yaml or $KITEPILOT_CONFIG)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")]
+
+
+def main() -> None:
+    app()
+
+
+def _resolve(config_file: Path | None) -> ResolvedConfig:
+    try:
+        return resolve_config(config_file)
+    except ConfigError as error:
+        errors.print(f"[bold red]{error}[/]", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+
+
+def _load(config_file: Path | None) -> KitepilotConfig:
+    return _resolve(config_file).config
+
+
+def _today() -> date:
+    return SystemClock().now().astimezone(IST).date()
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        rule = f"must be a date as YYYY-MM-DD, was {value!r}"
+        raise typer.BadParameter(rule, param_hint=option) from None
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@config_app.command("show")
+def config_show(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Show the effective configuration and where each value came from (secrets masked)."""
+    resolved = _resolve(config_file)
+    values = resolved.config.model_dump(mode="json")  # SecretStr dumps as '**********'
+    if as_json:
+        typer.echo(json.dumps(values, indent=2, sort_keys=True))
+        return
+    table = Table(title=f"kitepilot config — mode {resolved.config.mode.value.upper()}")
+    table.add_column("key", style="cyan")
+    table.add_column("value")
+    table.add_column("set in", style="dim")
+    for key, value in _flatten(values).items():
+        shown = "(not set)" if value is None else str(value)
+        table.add_row(key, shown, resolved.sources.get(key, "defaults.yaml"))
+    console.print(table)
+
+
+class SegmentChoice(StrEnum):
+    delivery = ChargeSegment.DELIVERY.value
+    intraday = ChargeSegment.INTRADAY.value
+    futures = ChargeSegment.FUTURES.value
+    options = ChargeSegment.OPTIONS.value
+
+
+@app.command()
+def charges(
+    segment: Annotated[SegmentChoice, typer.Option(help="How Zerodha prices the trade.")],
+    buy: Annotated[float, typer.Option(help="Buy price (premium for options), rupees.")],
+    sell: Annotated[float, typer.Option(help="Sell price (premium for options), rupees.")],
+    qty: Annotated[int, typer.Option(help="Quantity (units, not lots).")],
+    on: Annotated[
+        str | None, typer.Option("--date", help="Trade date YYYY-MM-DD (default: today, IST).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Zerodha charges for a round trip (buy then sell), itemised, in rupees."""
+    trade_date = _parse_date(on, "--date") or _today()
+    try:
+        breakdown = ChargesModel.default().round_trip(
+            ChargeSegment(segment.value), buy, sell, qty, trade_date
+        )
+    except ContractError as error:
+        errors.print(f"[bold red]{error}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    items = breakdown.as_dict()
+    if as_json:
+        typer.echo(json.dumps(items))
+        return
+    console.print(
+        f"[bold]{segment.value}[/] round trip: buy {qty} @ ₹{buy:g}, sell @ ₹{sell:g}, "
+        f"rates of {trade_date}"
+    )
+    table = Table()
+    table.add_column("charge")
+    table.add_column("₹", justify="right")
+    for name, amount in items.items():
+        style = "bold" if name == "total" else ""
+        table.add_row(name, f"{amount:,.2f}", style=style)
+    gross = (sell - buy) * qty
+    console.print(table)
+    console.print(
+        f"gross P&L {_rupees(gross)} → net after charges {_rupees(gross - items['total'])}"
+    )
+
+
+def _rupees(amount: float) -> str:
+    sign = "-" if amount < 0 else ""
+    return f"{sign}₹{abs(amount):,.2f}"
+
+
+@contextmanager
+def _shown_calendar_warnings() -> Iterator[None]:
+    """Show the calendar's unpublished-year warnings to the user instead of Python's format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnpublishedHolidaysWarning)
+        yield
+    for warning in caught:
+        errors.print(f"[yellow]warning:[/] {warning.message}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def calendar(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day YYYY-MM-DD (default: today, IST).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day YYYY-MM-DD (default: two weeks on).")
+    ] = None,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """NSE sessions, holidays and NIFTY option expiries in a date range (times in IST)."""
+    first = _parse_date(start, "--from") or _today()
+    last = _parse_date(end, "--to") or first + timedelta(days=14)
+    if last < first:
+        raise typer.BadParameter(
+            f"must not be before --from ({first}), was {last}", param_hint="--to"
+        )
+    holidays_file = _load(config_file).calendar.holidays_file
+    with _shown_calendar_warnings():
+        nse = NseCalendar.default(override=holidays_file)
+        sessions = nse.sessions(first, last)
+        holidays = nse.holidays(first, last)
+        expiries = [
+            (d, "monthly" if nse.is_monthly_expiry(d) else "weekly")
+            for d in nse.nifty_expiries(first, last)
+        ]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "sessions": [
+                        {
+                            "date": s.date.isoformat(),
+                            "kind": s.kind.value,
+                            "open": s.open_ist.isoformat(),
+                            "close": s.close_ist.isoformat(),
+                            "mis_square_off_equity": _iso(
+                                nse.mis_square_off(s.date, derivatives=False)
+                            ),
+                            "mis_square_off_fno": _iso(
+                                nse.mis_square_off(s.date, derivatives=True)
+                            ),
+                        }
+                        for s in sessions
+                    ],
+                    "holidays": [
+                        {
+                            "date": h.date.isoformat(),
+                            "description": h.description,
+                            "published": h.published,
+                        }
+                        for h in holidays
+                    ],
+                    "nifty_expiries": [{"date": d.isoformat(), "kind": k} for d, k in expiries],
+                }
+            )
+        )
+        return
+    _print_calendar(nse, sessions, holidays, expiries, first, last)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(IST).isoformat()
+
+
+def _print_calendar(
+    nse: NseCalendar,
+    sessions: list[Session],
+    holidays: list[Holiday],
+    expiries: list[tuple[date, str]],
+    first: date,
+    last: date,
+) -> None:
+    expiry_kind = dict(expiries)
+    table = Table(title=f"NSE sessions {first} → {last} (IST)")
+    for column in ("date", "day", "session", "MIS square-off (eq / F&O)", "NIFTY expiry"):
+        table.add_column(column)
+    for session in sessions:
+        equity = nse.mis_square_off(session.date, derivatives=False)
+        fno = nse.mis_square_off(session.date, derivatives=True)
+        square_off = (
+            "—"
+            if equity is None or fno is None
+            else (f"{equity.astimezone(IST):%H:%M} / {fno.astimezone(IST):%H:%M}")
+        )
+        kind = "" if session.kind is SessionKind.REGULAR else f" [magenta]{session.kind.value}[/]"
+        table.add_row(
+            session.date.isoformat(),
+            f"{session.date:%a}",
+            f"{session.open_ist:%H:%M}-{session.close_ist:%H:%M}{kind}",
+            square_off,
+            expiry_kind.get(session.date, ""),
+        )
+    console.print(table)
+    if holidays:
+        listed = Table(title="Holidays")
+        listed.add_column("date")
+        listed.add_column("day")
+        listed.add_column("holiday")
+        for holiday in holidays:
+            note = "" if holiday.published else " [yellow](assumed: NSE list not published)[/]"
+            listed.add_row(
+                holiday.date.isoformat(), f"{holiday.date:%a}", holiday.description + note
+            )
+        console.print(listed)
+    else:
+        console.print("No NSE holidays in this range.")

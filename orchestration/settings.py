@@ -1,0 +1,189 @@
+"""Loading the configuration: shipped defaults ← user YAML ← ``.env`` ← ``KITEPILOT_*`` variables.
+
+Later layers override earlier ones key by key. Every key remembers which layer set it, so an error
+says where the bad value came from. Validation runs in two stages (shape, then cross-field rules,
+both defined in ``data_contracts.config``) and stops with one message naming each offending key.
+Secrets may come only from ``.env`` or the environment, never from a YAML file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import ValidationError
+
+from data_contracts.config import (
+    DEFAULTS_FILE,
+    ConfigError,
+    ConfigProblem,
+    KitepilotConfig,
+    cross_field_problems,
+)
+
+__all__ = ["ENV_PREFIX", "SECRET_KEYS", "ResolvedConfig", "load_config", "resolve_config"]
+
+ENV_PREFIX = "KITEPILOT_"
+CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}CONFIG"
+DEFAULT_USER_FILE = Path("kitepilot.yaml")
+SECRET_KEYS = frozenset({"kite.api_key", "kite.api_secret"})
+_MASK = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """A validated config and, for every dotted key, the layer that set it."""
+
+    config: KitepilotConfig
+    sources: Mapping[str, str]
+
+
+def load_config(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    dotenv_file: Path | None = Path(".env"),
+) -> KitepilotConfig:
+    """Load and validate the configuration; raises :class:`ConfigError` with one clear message."""
+    return resolve_config(config_file, environ=environ, dotenv_file=dotenv_file).config
+
+
+def resolve_config(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    dotenv_file: Path | None = Path(".env"),
+) -> ResolvedConfig:
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    _merge(merged, sources, _read_yaml(DEFAULTS_FILE), "defaults.yaml")
+
+    user_file = _user_file(config_file, environ)
+    if user_file is not None:
+        user_values = _read_yaml(user_file)
+        _reject_secrets_in_file(user_values, user_file)
+        _merge(merged, sources, user_values, str(user_file))
+
+    if dotenv_file is not None and dotenv_file.is_file():
+        dotenv = {k: v for k, v in dotenv_values(dotenv_file).items() if v is not None}
+        _merge_variables(merged, sources, dotenv, f"{dotenv_file}")
+    _merge_variables(merged, sources, environ, "environment")
+
+    try:
+        config = KitepilotConfig.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_shape_problems(error), sources) from None
+    problems = cross_field_problems(config)
+    if problems:
+        raise ConfigError(problems, sources)
+    return ResolvedConfig(config, sources)
+
+
+def _user_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        candidate, key = explicit, "--config"
+    elif environ.get(CONFIG_FILE_VARIABLE):
+        candidate, key = Path(environ[CONFIG_FILE_VARIABLE]), CONFIG_FILE_VARIABLE
+    elif DEFAULT_USER_FILE.is_file():
+        return DEFAULT_USER_FILE
+    else:
+        return None
+    if not candidate.is_file():
+        raise ConfigError([ConfigProblem(key, "must name an existing YAML file", str(candidate))])
+    return candidate
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        found = getattr(error, "problem", None) or type(error).__name__
+        if mark is not None:
+            found = f"{found} at line {mark.line + 1}"
+        raise ConfigError([ConfigProblem(str(path), "must be valid YAML", found)]) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError([ConfigProblem(str(path), "must hold a mapping of settings", loaded)])
+    return loaded
+
+
+def _reject_secrets_in_file(values: Mapping[str, Any], path: Path) -> None:
+    kite = values.get("kite")
+    if not isinstance(kite, Mapping):
+        return
+    for name in ("api_key", "api_secret"):
+        if kite.get(name) is not None:
+            variable = f"{ENV_PREFIX}KITE__{name.upper()}"
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        f"kite.{name}",
+                        f"must not be written in a YAML file ({path}); set {variable} in .env "
+                        "or the environment",
+                        _MASK,
+                    )
+                ]
+            )
+
+
+def _merge(
+    target: dict[str, Any],
+    sources: dict[str, str],
+    values: Mapping[str, Any],
+    source: str,
+    prefix: str = "",
+) -> None:
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            existing = target.get(key)
+            if not isinstance(existing, dict):
+                existing = target[key] = {}
+            _merge(existing, sources, value, source, f"{dotted}.")
+        else:
+            target[key] = {} if isinstance(value, Mapping) else value
+            sources[dotted] = source
+
+
+def _merge_variables(
+    target: dict[str, Any], sources: dict[str, str], variables: Mapping[str, str], source: str
+) -> None:
+    """Apply ``KITEPILOT_SECTION__KEY=value`` variables (``__`` separates nesting levels)."""
+    for name, raw in variables.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_VARIABLE:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = target
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = None if raw == "" else raw
+        sources[".".join(path)] = f"{source} ({name})"
+
+
+def _shape_problems(error: ValidationError) -> list[ConfigProblem]:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        value = _MASK if key in SECRET_KEYS else item.get("input")
+        if item["type"] == "extra_forbidden":
+            rule = "is not a known setting"
+        elif item["type"] == "missing":
+            rule = "is required"
+        elif item["msg"].startswith("Input should "):
+            rule = "must " + item["msg"].removeprefix("Input should ")
+        else:
+            rule = "is invalid: " + item["msg"]
+        problems.append(ConfigProblem(key, rule, value))
+    return problems
