@@ -109,7 +109,7 @@ class OrderStatus(StrEnum):
 
 
 class ChargeSegment(StrEnum):
-    """How Zerodha prices a trade: equity delivery (CNC), equity intraday (MIS), futures, options."""
+    """How Zerodha prices a trade: equity delivery (CNC), intraday (MIS), futures, options."""
 
     DELIVERY = "delivery"
     INTRADAY = "intraday"

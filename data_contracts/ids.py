@@ -37,7 +37,7 @@ class _StrId:
 
 @dataclass(frozen=True, slots=True, order=True)
 class ProposalId(_StrId):
-    """Our id for a trade proposal (deterministic from its inputs where the producer can make it so)."""
+    """Our id for a trade proposal (deterministic from its inputs where the producer can)."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -56,7 +56,11 @@ def non_empty(owner: str, field: str, value: str, subject: str | None = None) ->
 
 
 def matches(
-    owner: str, field: str, value: str, pattern: re.Pattern[str], rule: str,
+    owner: str,
+    field: str,
+    value: str,
+    pattern: re.Pattern[str],
+    rule: str,
     subject: str | None = None,
 ) -> str:
     if not isinstance(value, str) or pattern.fullmatch(value) is None:
