@@ -1,0 +1,195 @@
+"""Exchange arithmetic: prices on the tick grid, quantities in whole lots, slicing at the freeze.
+
+Prices are computed in :class:`~decimal.Decimal` with exact integer arithmetic, so ``0.1 + 0.2``
+rounds to ``0.30`` on a 0.05 grid, not to ``0.30000000000000004``. A float argument is read
+through its shortest ``repr`` (``0.05`` means 0.05, not the binary value nearest to it).
+
+Which way to round depends on what the price is for: a BUY limit rounds DOWN so it never pays
+more than intended, a SELL limit rounds UP so it never sells for less (:func:`round_for_side`).
+Rounding can produce 0 (a price below one tick rounded down); checking that a price is
+acceptable to the exchange is the caller's job, not this module's.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from data_contracts.enums import Side
+from data_contracts.errors import ContractError
+
+__all__ = [
+    "Rounding",
+    "is_on_grid",
+    "is_whole_lots",
+    "lots_to_quantity",
+    "max_order_quantity",
+    "quantity_to_lots",
+    "round_for_side",
+    "round_to_tick",
+    "slice_quantity",
+    "to_decimal",
+]
+
+DecimalLike = Decimal | float | int | str
+
+_PRICE = "PriceGrid"
+_LOTS = "Lots"
+
+
+class Rounding(StrEnum):
+    NEAREST = "nearest"  # ties go up (half a tick above a grid point rounds to the next one)
+    DOWN = "down"  # toward -infinity: the grid point at or below the price
+    UP = "up"  # toward +infinity: the grid point at or above the price
+
+
+def to_decimal(value: DecimalLike, field: str = "price") -> Decimal:
+    """``value`` as a finite Decimal; a float is taken at its shortest repr (``0.05`` → 0.05)."""
+    if isinstance(value, bool):
+        raise ContractError(_PRICE, field, value, "must be a finite number")
+    try:
+        # str() of a float is its shortest repr, and str() of a numpy scalar is its number.
+        result = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        raise ContractError(_PRICE, field, value, "must be a finite number") from None
+    if not result.is_finite():
+        raise ContractError(_PRICE, field, value, "must be a finite number")
+    return result
+
+
+def round_to_tick(
+    price: DecimalLike, tick_size: DecimalLike, rounding: Rounding = Rounding.NEAREST
+) -> Decimal:
+    """``price`` moved onto the grid of multiples of ``tick_size``.
+
+    The result carries the tick's decimal places (``100.05`` on a ``0.05`` grid).
+    """
+    p, tick = to_decimal(price), _tick(tick_size)
+    units, tick_units, exponent = _as_integers(p, tick)
+    steps, remainder = divmod(units, tick_units)  # floor division: exact, any sign
+    if remainder:
+        if rounding is Rounding.UP or (
+            rounding is Rounding.NEAREST and 2 * remainder >= tick_units
+        ):
+            steps += 1
+    # steps * tick, written with the tick's own exponent (exact: the tick is a whole number of
+    # 10**tick_exponent units, so the product divides by the scale).
+    tick_exponent = _exponent(tick)
+    return _decimal(steps * tick_units // _pow10(tick_exponent - exponent), tick_exponent)
+
+
+def round_for_side(price: DecimalLike, tick_size: DecimalLike, side: Side) -> Decimal:
+    """A limit price on the grid that never works against us: BUY rounds down, SELL rounds up."""
+    return round_to_tick(price, tick_size, Rounding.DOWN if side is Side.BUY else Rounding.UP)
+
+
+def is_on_grid(price: DecimalLike, tick_size: DecimalLike) -> bool:
+    """True when ``price`` is an exact multiple of ``tick_size``."""
+    units, tick_units, _ = _as_integers(to_decimal(price), _tick(tick_size))
+    return units % tick_units == 0
+
+
+def lots_to_quantity(lots: int, lot_size: int) -> int:
+    """The order quantity for ``lots`` lots (F&O quantities are in units, not lots)."""
+    _int(lots, "lots", 0)
+    _int(lot_size, "lot_size", 1)
+    return lots * lot_size
+
+
+def is_whole_lots(quantity: int, lot_size: int) -> bool:
+    _int(quantity, "quantity", 0)
+    _int(lot_size, "lot_size", 1)
+    return quantity % lot_size == 0
+
+
+def quantity_to_lots(quantity: int, lot_size: int) -> int:
+    """The number of lots in ``quantity``; raises if it is not a whole number of lots."""
+    if not is_whole_lots(quantity, lot_size):
+        raise ContractError(
+            _LOTS, "quantity", quantity, f"must be a whole number of lots of {lot_size}"
+        )
+    return quantity // lot_size
+
+
+def max_order_quantity(lot_size: int, freeze_quantity: int) -> int:
+    """The largest whole-lot quantity one order may carry under ``freeze_quantity``.
+
+    Reference §1.10 leaves open whether an order of *exactly* the freeze quantity is accepted.
+    We take the safe side and stay strictly below it (at most ``freeze_quantity - 1``); where the
+    freeze quantity is not a multiple of the lot size (NIFTY 1800 / 65) the choice costs nothing.
+    """
+    _int(lot_size, "lot_size", 1)
+    _int(freeze_quantity, "freeze_quantity", 1)
+    lots = (freeze_quantity - 1) // lot_size
+    if lots < 1:
+        raise ContractError(
+            _LOTS,
+            "freeze_quantity",
+            freeze_quantity,
+            f"must exceed one lot ({lot_size}) so that any order can be placed",
+        )
+    return lots * lot_size
+
+
+def slice_quantity(quantity: int, lot_size: int, freeze_quantity: int) -> tuple[int, ...]:
+    """Split ``quantity`` into child quantities that each fit under the freeze quantity.
+
+    Every child is a whole number of lots and at most :func:`max_order_quantity`; the children
+    sum to ``quantity``. Children are as large as allowed, the remainder goes last (the fewest
+    orders possible, the same shape as Kite's autoslice). A quantity that already fits is one
+    child.
+    """
+    lots = quantity_to_lots(quantity, lot_size)
+    if lots < 1:
+        raise ContractError(_LOTS, "quantity", quantity, "must be >= 1 lot")
+    largest = max_order_quantity(lot_size, freeze_quantity)
+    full, rest = divmod(quantity, largest)
+    return (largest,) * full + ((rest,) if rest else ())
+
+
+def _tick(tick_size: DecimalLike) -> Decimal:
+    tick = to_decimal(tick_size, "tick_size")
+    if tick <= 0:
+        raise ContractError(_PRICE, "tick_size", tick_size, "must be > 0")
+    return tick
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': to_decimal already rejected these
+        raise ContractError(_PRICE, "price", value, "must be a finite number")
+    return exponent
+
+
+def _decimal(units: int, exponent: int) -> Decimal:
+    """``units * 10**exponent`` built from digits, so no context precision can round it."""
+    digits = tuple(int(c) for c in str(abs(units)))
+    return Decimal((1 if units < 0 else 0, digits, exponent))
+
+
+def _as_integers(price: Decimal, tick: Decimal) -> tuple[int, int, int]:
+    """``price`` and ``tick`` as integer multiples of a shared power of ten, plus that power.
+
+    Built from the digit tuples, not by Decimal arithmetic, so no context precision can round.
+    """
+    exponent = min(_exponent(price), _exponent(tick))
+    return _units(price, exponent), _units(tick, exponent), exponent
+
+
+def _units(value: Decimal, exponent: int) -> int:
+    sign, digits, _ = value.as_tuple()
+    own = _exponent(value)
+    magnitude = int("".join(map(str, digits)) or "0") * _pow10(own - exponent)
+    return -magnitude if sign else magnitude
+
+
+def _pow10(n: int) -> int:
+    # n >= 0 at every call site; int() pins the type (int ** int is Any to the type checker).
+    return int(10**n)
+
+
+def _int(value: int, field: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(_LOTS, field, value, "must be an integer")
+    if value < minimum:
+        raise ContractError(_LOTS, field, value, f"must be >= {minimum}")
