@@ -31,6 +31,7 @@ from data_contracts.ids import (
     StrategyId,
     TradeId,
 )
+from data_contracts.pricegrid import is_on_grid
 from data_contracts.timeutil import require_aware
 from data_contracts.validation import (
     finite,
@@ -55,6 +56,13 @@ __all__ = [
 
 def _aware(obj: object, owner: str, name: str) -> None:
     object.__setattr__(obj, name, require_aware(owner, name, getattr(obj, name)))
+
+
+def _on_grid(owner: str, field: str, price: float, tick_size: float, subject: str | None) -> None:
+    if not is_on_grid(price, tick_size):
+        raise ContractError(
+            owner, field, price, f"must be on the tick grid of {tick_size}", subject
+        )
 
 
 def _whole_lots(owner: str, quantity: int, lot_size: int, subject: str) -> None:
@@ -123,6 +131,7 @@ class Proposal:
     product: Product
     lots: int
     lot_size: int
+    tick_size: float
     limit_price: float
     stop_loss: float
     take_profit: float
@@ -151,8 +160,9 @@ class Proposal:
             raise ContractError(owner, "time_exit", self.time_exit, "must be after ts_event")
         integer(owner, "lots", self.lots, minimum=1, subject=subject)
         integer(owner, "lot_size", self.lot_size, minimum=1, subject=subject)
-        for name in ("limit_price", "stop_loss", "take_profit", "max_price_drift_pct"):
+        for name in ("tick_size", "limit_price", "stop_loss", "take_profit", "max_price_drift_pct"):
             positive(owner, name, getattr(self, name), subject)
+        _on_grid(owner, "limit_price", self.limit_price, self.tick_size, subject)
         self._check_bracket(owner, subject)
         probability(owner, "p_win", self.p_win, subject)
         finite(owner, "expected_return", self.expected_return, subject)
@@ -228,6 +238,7 @@ class OrderIntent:
     side: Side
     quantity: int
     lot_size: int
+    tick_size: float
     order_type: OrderType
     product: Product
     ts_init: datetime
@@ -243,6 +254,7 @@ class OrderIntent:
         non_empty(owner, "tradingsymbol", self.tradingsymbol)
         _aware(self, owner, "ts_init")
         integer(owner, "lot_size", self.lot_size, minimum=1, subject=subject)
+        positive(owner, "tick_size", self.tick_size, subject)
         integer(owner, "quantity", self.quantity, minimum=1, subject=subject)
         _whole_lots(owner, self.quantity, self.lot_size, subject or "")
         self._check_prices(owner, subject)
@@ -253,6 +265,7 @@ class OrderIntent:
             if self.price is None:
                 raise ContractError(owner, "price", None, f"is required for {kind}", subject)
             positive(owner, "price", self.price, subject)
+            _on_grid(owner, "price", self.price, self.tick_size, subject)
         elif self.price is not None:
             raise ContractError(owner, "price", self.price, f"must be empty for {kind}", subject)
         if self.order_type in _NEEDS_TRIGGER:
@@ -260,6 +273,7 @@ class OrderIntent:
                 rule = f"is required for {kind}"
                 raise ContractError(owner, "trigger_price", None, rule, subject)
             positive(owner, "trigger_price", self.trigger_price, subject)
+            _on_grid(owner, "trigger_price", self.trigger_price, self.tick_size, subject)
         if self.order_type in _NEEDS_PROTECTION:
             protection = self.market_protection
             if protection is None or not (protection == -1 or 0 < protection <= 100):

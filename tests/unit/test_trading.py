@@ -55,6 +55,10 @@ class TestProposal:
 
         assert made.side is Side.SELL
 
+    def test_proposal_limit_price_off_the_tick_grid_is_rejected(self) -> None:
+        with pytest.raises(ContractError, match=r"limit_price must be on the tick grid of 0\.05"):
+            factories.proposal(limit_price=100.02)
+
     def test_proposal_expiring_before_it_is_made_is_rejected(self) -> None:
         with pytest.raises(ContractError, match=r"Proposal\.expires_at must be after ts_event"):
             factories.proposal(expires_at=factories.T0 - timedelta(seconds=1))
@@ -117,6 +121,17 @@ class TestOrderIntent:
     def test_market_intent_with_price_is_rejected(self) -> None:
         with pytest.raises(ContractError, match="must be empty for MARKET"):
             factories.order_intent(order_type=OrderType.MARKET, market_protection=-1)
+
+    @pytest.mark.parametrize(("field", "price"), [("price", 100.03), ("trigger_price", 99.99)])
+    def test_intent_price_off_the_tick_grid_is_rejected(self, field: str, price: float) -> None:
+        prices = {"price": 100.05, "trigger_price": 99.95} | {field: price}
+
+        with pytest.raises(ContractError) as caught:
+            factories.order_intent(order_type=OrderType.SL, **prices)
+
+        assert str(caught.value).startswith(
+            f"OrderIntent.{field} must be on the tick grid of 0.05, was {price}"
+        )
 
     def test_stop_intent_without_trigger_is_rejected(self) -> None:
         with pytest.raises(ContractError, match="trigger_price is required for SL"):
