@@ -22,8 +22,9 @@ from rich.table import Table
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import SystemClock
 from data_contracts.config import ConfigError, KitepilotConfig
-from data_contracts.enums import ChargeSegment
+from data_contracts.enums import ChargeSegment, InstrumentType, Side
 from data_contracts.errors import ContractError
+from data_contracts.instruments import load_freeze_quantities
 from data_contracts.nse_calendar import (
     Holiday,
     NseCalendar,
@@ -31,6 +32,8 @@ from data_contracts.nse_calendar import (
     SessionKind,
     UnpublishedHolidaysWarning,
 )
+from data_contracts.pricegrid import round_for_side, slice_quantity
+from data_contracts.symbols import DerivativeSymbol
 from data_contracts.timeutil import IST
 from orchestration.settings import ResolvedConfig, resolve_config
 
@@ -284,3 +287,102 @@ def _print_calendar(
         console.print(listed)
     else:
         console.print("No NSE holidays in this range.")
+
+
+# What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
+_NOT_BUILT_YET = (
+    ("market simulator, Parquet lake, validation, feature tables in Dagster", "#3"),
+    ("fee-aware labels, walk-forward XGBoost, MLflow registry, backtest", "#4"),
+    ("paper exchange (Kite-compatible REST + WebSocket)", "#5"),
+    ("Bytewax streaming worker: ticks → proposals", "#6"),
+    ("risk engine, executor, reconciliation, kill switch, audit", "#7"),
+    ("Dash approval screen", "#8"),
+    ("the full one-command demo and `kitepilot up`", "#9"),
+)
+_DEMO_NIFTY_SPOT = 24_400
+_DEMO_NIFTY_LOT = 65
+_DEMO_PREMIUM = 100.0
+
+
+@app.command()
+def demo(config_file: ConfigOption = None) -> None:
+    """The main job. Today it tours the foundation; the full pipeline lands with issues #3-#9."""
+    config = _load(config_file)
+    today = _today()
+    console.rule("[bold]kitepilot demo[/]")
+    console.print(
+        f"[bold green]{config.mode.value.upper()}[/] mode · capital ₹{config.capital:,.0f} · "
+        f"config valid ({len(_flatten(config.model_dump()))} settings)"
+    )
+    with _shown_calendar_warnings():
+        nse = NseCalendar.default(override=config.calendar.holidays_file)
+        upcoming = nse.next_session(today)
+        expiries = nse.nifty_expiries(today, today + timedelta(days=35))
+    console.rule("NSE calendar")
+    console.print(
+        f"today {today} (IST) is {'a trading day' if nse.is_trading_day(today) else 'closed'}; "
+        f"next session {upcoming.date} {upcoming.open_ist:%H:%M}-{upcoming.close_ist:%H:%M} IST"
+    )
+    weekly = next((d for d in expiries if not nse.is_monthly_expiry(d)), None)
+    monthly = next((d for d in expiries if nse.is_monthly_expiry(d)), None)
+    console.print("NIFTY expiries in the next 5 weeks: " + ", ".join(map(str, expiries)))
+
+    console.rule("Instruments")
+    for expiry, is_monthly in ((weekly, False), (monthly, True)):
+        if expiry is None:
+            continue
+        symbol = DerivativeSymbol.of(
+            "NIFTY", expiry, _DEMO_NIFTY_SPOT, InstrumentType.CE, monthly=is_monthly
+        )
+        kind = "monthly" if is_monthly else "weekly"
+        console.print(f"{kind} {expiry}: NIFTY {_DEMO_NIFTY_SPOT} CE trades as [cyan]{symbol}[/]")
+    freeze = load_freeze_quantities().get("NIFTY")
+    if freeze is not None:
+        slices = slice_quantity(40 * _DEMO_NIFTY_LOT, _DEMO_NIFTY_LOT, freeze)
+        console.print(
+            f"40 lots of NIFTY ({40 * _DEMO_NIFTY_LOT}) with freeze quantity {freeze} go out as "
+            f"{len(slices)} orders: {', '.join(map(str, slices))}"
+        )
+    limit = round_for_side(_DEMO_PREMIUM * 1.0013, 0.05, Side.BUY)
+    console.print(f"a BUY limit of ₹{_DEMO_PREMIUM * 1.0013:.4f} goes on the 0.05 grid as ₹{limit}")
+
+    console.rule("Zerodha charges: one NIFTY lot, long option")
+    _demo_exits(config, today)
+
+    console.rule("Not built yet")
+    for what, issue in _NOT_BUILT_YET:
+        console.print(f"[dim]·[/] {what} [dim]({issue})[/]")
+    console.print(
+        "The demo so far shows the foundation only: no data was simulated, no model trained and "
+        "no order placed."
+    )
+
+
+def _demo_exits(config: KitepilotConfig, today: date) -> None:
+    model = ChargesModel.default()
+    strategy = config.strategy
+    table = Table()
+    for column in ("exit", "premium", "gross ₹", "charges ₹", "net ₹"):
+        table.add_column(column, justify="right")
+    exits = (
+        (f"take-profit +{strategy.option_take_profit_pct:g}%", strategy.option_take_profit_pct),
+        (f"stop-loss -{strategy.option_stop_loss_pct:g}%", -strategy.option_stop_loss_pct),
+    )
+    for name, move_pct in exits:
+        sell = round(_DEMO_PREMIUM * (1 + move_pct / 100), 2)
+        items = model.round_trip(
+            ChargeSegment.OPTIONS, _DEMO_PREMIUM, sell, _DEMO_NIFTY_LOT, today
+        ).as_dict()
+        gross = (sell - _DEMO_PREMIUM) * _DEMO_NIFTY_LOT
+        table.add_row(
+            name,
+            f"{_DEMO_PREMIUM:g} → {sell:g}",
+            f"{gross:,.2f}",
+            f"{items['total']:,.2f}",
+            f"{gross - items['total']:,.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"min expected net profit to propose a trade: ₹{strategy.min_expected_net_profit:g}; "
+        f"min confidence {strategy.min_confidence:.2f}"
+    )
