@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from data_contracts.enums import TradingMode
 
@@ -97,6 +97,12 @@ class DashboardConfig(_Section):
 
 class InstrumentsConfig(_Section):
     freeze_quantity_overrides: dict[str, PositiveInt]
+
+    @field_validator("freeze_quantity_overrides", mode="after")
+    @classmethod
+    def _underlyings_upper_case(cls, value: dict[str, int]) -> dict[str, int]:
+        # Underlyings are upper-case (NIFTY); environment variable names arrive lower-cased.
+        return {underlying.upper(): quantity for underlying, quantity in value.items()}
 
 
 class CalendarConfig(_Section):

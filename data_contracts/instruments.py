@@ -519,6 +519,17 @@ class FreezeQuantities:
     def get(self, underlying: str) -> int | None:
         return self.quantities.get(underlying)
 
+    def with_overrides(self, overrides: Mapping[str, int], source: str) -> FreezeQuantities:
+        """This table with ``overrides`` (the user's config) taking precedence, underlying by
+        underlying; ``source`` names where the overrides came from."""
+        if not overrides:
+            return self
+        return replace(
+            self,
+            source=f"{self.source}; overridden by {source}",
+            quantities={**self.quantities, **overrides},
+        )
+
 
 def load_freeze_quantities(source: Path | None = None) -> FreezeQuantities:
     """The freeze-quantity table from a YAML file, or the packaged default when ``source`` is None.

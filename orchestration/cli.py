@@ -336,7 +336,11 @@ def demo(config_file: ConfigOption = None) -> None:
         )
         kind = "monthly" if is_monthly else "weekly"
         console.print(f"{kind} {expiry}: NIFTY {_DEMO_NIFTY_SPOT} CE trades as [cyan]{symbol}[/]")
-    freeze = load_freeze_quantities().get("NIFTY")
+    freeze = (
+        load_freeze_quantities()
+        .with_overrides(config.instruments.freeze_quantity_overrides, "config")
+        .get("NIFTY")
+    )
     if freeze is not None:
         slices = slice_quantity(40 * _DEMO_NIFTY_LOT, _DEMO_NIFTY_LOT, freeze)
         console.print(

@@ -181,3 +181,13 @@ def test_config_is_frozen(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="frozen"):
         config.capital = 1  # type: ignore[misc]
+
+
+def test_freeze_quantity_override_from_environment_keeps_the_underlying_name(
+    tmp_path: Path,
+) -> None:
+    config = _load(
+        tmp_path, env={"KITEPILOT_INSTRUMENTS__FREEZE_QUANTITY_OVERRIDES__NIFTY": "1300"}
+    ).config
+
+    assert config.instruments.freeze_quantity_overrides == {"NIFTY": 1300}

@@ -485,3 +485,19 @@ def test_apply_freeze_quantities_real_dump_sets_nfo_index_derivatives_only(
     assert all(
         replace(new, freeze_quantity=None) == old for new, old in zip(applied, dump, strict=True)
     )
+
+
+def test_freeze_quantity_config_overrides_take_precedence_per_underlying() -> None:
+    shipped = load_freeze_quantities()
+
+    table = shipped.with_overrides({"NIFTY": 1200, "SENSEX": 1000}, "kitepilot.yaml")
+
+    assert (table.get("NIFTY"), table.get("SENSEX")) == (1200, 1000)
+    assert table.get("BANKNIFTY") == shipped.get("BANKNIFTY")
+    assert table.source.endswith("overridden by kitepilot.yaml")
+    assert shipped.with_overrides({}, "kitepilot.yaml") is shipped
+
+
+def test_freeze_quantity_override_must_be_positive() -> None:
+    with pytest.raises(ContractError, match=r"FreezeQuantities\.quantity must be >= 1, was 0"):
+        load_freeze_quantities().with_overrides({"NIFTY": 0}, "kitepilot.yaml")
