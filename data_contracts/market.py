@@ -110,7 +110,3 @@ class Candle:
     def ts_open(self) -> datetime:
         """When the bar opened (exclusive lower bound of the interval)."""
         return self.ts_event - self.interval
-
-    @property
-    def typical_price(self) -> float:
-        return (self.high + self.low + self.close) / 3.0

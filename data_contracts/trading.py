@@ -31,10 +31,11 @@ from data_contracts.ids import (
     StrategyId,
     TradeId,
 )
-from data_contracts.pricegrid import is_on_grid
+from data_contracts.pricegrid import is_on_grid, is_whole_lots
 from data_contracts.timeutil import require_aware
 from data_contracts.validation import (
     finite,
+    instance_of,
     integer,
     non_empty,
     non_negative,
@@ -58,6 +59,15 @@ def _aware(obj: object, owner: str, name: str) -> None:
     object.__setattr__(obj, name, require_aware(owner, name, getattr(obj, name)))
 
 
+def _typed(
+    obj: object, owner: str, kinds: dict[str, type | tuple[type, ...]], subject: str | None = None
+) -> None:
+    """Check the enum and id fields: a plain string where a Side or a ProposalId belongs would
+    pass every later check by accident (``"SELL" is Side.SELL`` is False)."""
+    for name, kind in kinds.items():
+        instance_of(owner, name, getattr(obj, name), kind, subject)
+
+
 def _on_grid(owner: str, field: str, price: float, tick_size: float, subject: str | None) -> None:
     if not is_on_grid(price, tick_size):
         raise ContractError(
@@ -66,7 +76,7 @@ def _on_grid(owner: str, field: str, price: float, tick_size: float, subject: st
 
 
 def _whole_lots(owner: str, quantity: int, lot_size: int, subject: str) -> None:
-    if quantity % lot_size != 0:
+    if not is_whole_lots(quantity, lot_size):
         raise ContractError(
             owner, "quantity", quantity, f"must be a whole number of lots of {lot_size}", subject
         )
@@ -88,6 +98,7 @@ class Signal:
 
     def __post_init__(self) -> None:
         owner = "Signal"
+        _typed(self, owner, {"strategy_id": StrategyId, "direction": Direction})
         integer(owner, "instrument_token", self.instrument_token, minimum=1)
         _aware(self, owner, "ts_event")
         _aware(self, owner, "ts_init")
@@ -150,6 +161,22 @@ class Proposal:
     def __post_init__(self) -> None:
         owner = "Proposal"
         subject = self.tradingsymbol if isinstance(self.tradingsymbol, str) else None
+        _typed(
+            self,
+            owner,
+            {
+                "proposal_id": ProposalId,
+                "origin": ProposalOrigin,
+                "strategy_id": StrategyId,
+                "exchange": Exchange,
+                "side": Side,
+                "product": Product,
+                "explanation": tuple,
+            },
+            subject,
+        )
+        for item in self.explanation:
+            instance_of(owner, "explanation", item, FeatureContribution, subject)
         integer(owner, "instrument_token", self.instrument_token, minimum=1)
         non_empty(owner, "tradingsymbol", self.tradingsymbol)
         for name in ("ts_event", "ts_init", "time_exit", "expires_at"):
@@ -162,7 +189,8 @@ class Proposal:
         integer(owner, "lot_size", self.lot_size, minimum=1, subject=subject)
         for name in ("tick_size", "limit_price", "stop_loss", "take_profit", "max_price_drift_pct"):
             positive(owner, name, getattr(self, name), subject)
-        _on_grid(owner, "limit_price", self.limit_price, self.tick_size, subject)
+        for name in ("limit_price", "stop_loss", "take_profit"):
+            _on_grid(owner, name, getattr(self, name), self.tick_size, subject)
         self._check_bracket(owner, subject)
         probability(owner, "p_win", self.p_win, subject)
         finite(owner, "expected_return", self.expected_return, subject)
@@ -213,6 +241,11 @@ class Decision:
     reason: str = ""
 
     def __post_init__(self) -> None:
+        _typed(
+            self,
+            "Decision",
+            {"decision_id": DecisionId, "proposal_id": ProposalId, "verdict": Verdict},
+        )
         non_empty("Decision", "decided_by", self.decided_by)
         _aware(self, "Decision", "ts_event")
 
@@ -250,6 +283,20 @@ class OrderIntent:
     def __post_init__(self) -> None:
         owner = "OrderIntent"
         subject = self.tradingsymbol if isinstance(self.tradingsymbol, str) else None
+        _typed(
+            self,
+            owner,
+            {
+                "client_tag": ClientTag,
+                "proposal_id": ProposalId,
+                "exchange": Exchange,
+                "side": Side,
+                "order_type": OrderType,
+                "product": Product,
+                "validity": Validity,
+            },
+            subject,
+        )
         integer(owner, "instrument_token", self.instrument_token, minimum=1)
         non_empty(owner, "tradingsymbol", self.tradingsymbol)
         _aware(self, owner, "ts_init")
@@ -274,6 +321,7 @@ class OrderIntent:
                 raise ContractError(owner, "trigger_price", None, rule, subject)
             positive(owner, "trigger_price", self.trigger_price, subject)
             _on_grid(owner, "trigger_price", self.trigger_price, self.tick_size, subject)
+            self._check_trigger_side(owner, subject)
         if self.order_type in _NEEDS_PROTECTION:
             protection = self.market_protection
             if protection is None or not (protection == -1 or 0 < protection <= 100):
@@ -284,6 +332,18 @@ class OrderIntent:
                     f"must be -1 (auto) or within (0, 100] for {kind} (Kite rejects it otherwise)",
                     subject,
                 )
+
+    def _check_trigger_side(self, owner: str, subject: str | None) -> None:
+        # Kite rejects a stop whose trigger is on the wrong side of its limit price: a BUY stop
+        # triggers at or below its limit, a SELL stop at or above it.
+        if self.price is None or self.trigger_price is None:
+            return
+        if self.side is Side.BUY and self.trigger_price > self.price:
+            rule = f"must be <= price {self.price} for a BUY {self.order_type.value}"
+            raise ContractError(owner, "trigger_price", self.trigger_price, rule, subject)
+        if self.side is Side.SELL and self.trigger_price < self.price:
+            rule = f"must be >= price {self.price} for a SELL {self.order_type.value}"
+            raise ContractError(owner, "trigger_price", self.trigger_price, rule, subject)
 
     @property
     def lots(self) -> int:
@@ -307,6 +367,12 @@ class OrderEvent:
     def __post_init__(self) -> None:
         owner = "OrderEvent"
         subject = str(self.client_tag)
+        _typed(
+            self,
+            owner,
+            {"client_tag": ClientTag, "order_id": (OrderId, type(None)), "status": OrderStatus},
+            subject,
+        )
         _aware(self, owner, "ts_event")
         _aware(self, owner, "ts_init")
         integer(owner, "quantity", self.quantity, minimum=1, subject=subject)
@@ -351,6 +417,7 @@ class Fill:
     client_tag: ClientTag | None
     instrument_token: InstrumentToken
     side: Side
+    product: Product
     quantity: int
     price: float
     ts_event: datetime
@@ -360,6 +427,18 @@ class Fill:
     def __post_init__(self) -> None:
         owner = "Fill"
         subject = str(self.trade_id)
+        _typed(
+            self,
+            owner,
+            {
+                "trade_id": TradeId,
+                "order_id": OrderId,
+                "client_tag": (ClientTag, type(None)),
+                "side": Side,
+                "product": Product,
+            },
+            subject,
+        )
         integer(owner, "instrument_token", self.instrument_token, minimum=1)
         integer(owner, "quantity", self.quantity, minimum=1, subject=subject)
         positive(owner, "price", self.price, subject)
@@ -388,6 +467,7 @@ class Position:
     def __post_init__(self) -> None:
         owner = "Position"
         subject = self.tradingsymbol if isinstance(self.tradingsymbol, str) else None
+        _typed(self, owner, {"product": Product, "fill_ids": frozenset}, subject)
         integer(owner, "instrument_token", self.instrument_token, minimum=1)
         integer(owner, "quantity", self.quantity, subject=subject)
         non_negative(owner, "average_price", self.average_price, subject)
@@ -418,6 +498,14 @@ class Position:
                 "instrument_token",
                 fill.instrument_token,
                 f"must match the position's token {self.instrument_token}",
+                str(fill.trade_id),
+            )
+        if fill.product is not self.product:
+            raise ContractError(
+                "Position",
+                "product",
+                fill.product,
+                f"must match the position's product {self.product.value}",
                 str(fill.trade_id),
             )
         if fill.trade_id in self.fill_ids:

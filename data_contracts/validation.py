@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection
-from typing import TypeVar
+from enum import Enum
 
 from data_contracts.errors import ContractError
-
-N = TypeVar("N", int, float)
 
 
 def finite(owner: str, field: str, value: float, subject: str | None = None) -> float:
@@ -68,9 +65,28 @@ def matches(
     return value
 
 
-def one_of(
-    owner: str, field: str, value: object, allowed: Collection[object], subject: str | None = None
+def instance_of(
+    owner: str,
+    field: str,
+    value: object,
+    kind: type | tuple[type, ...],
+    subject: str | None = None,
 ) -> None:
-    if value not in allowed:
-        shown = ", ".join(sorted(str(a) for a in allowed))
-        raise ContractError(owner, field, value, f"must be one of {{{shown}}}", subject)
+    """Reject a value of the wrong type, e.g. the string ``"SELL"`` where a ``Side`` is required.
+
+    Enums are not coerced: data from a store or the wire is converted once, at the boundary.
+    """
+    if isinstance(value, kind):
+        return
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    described = " or ".join(_describe(k) for k in kinds)
+    raise ContractError(owner, field, value, f"must be {described}", subject)
+
+
+def _describe(kind: type) -> str:
+    if kind is type(None):
+        return "None"
+    article = "an" if kind.__name__[0] in "AEIOU" else "a"
+    if issubclass(kind, Enum):
+        return f"{article} {kind.__name__} ({', '.join(str(m.value) for m in kind)})"
+    return f"{article} {kind.__name__}"

@@ -170,6 +170,7 @@ def fill(**overrides: Any) -> Fill:
         "client_tag": ClientTag("KP0000000000000001"),
         "instrument_token": NIFTY_CE_TOKEN,
         "side": Side.BUY,
+        "product": Product.NRML,
         "quantity": 65,
         "price": 100.0,
         "ts_event": T0,

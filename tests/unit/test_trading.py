@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_contracts.enums import OrderStatus, OrderType, Side
+from data_contracts.enums import OrderStatus, OrderType, Product, Side
 from data_contracts.errors import ContractError
 from data_contracts.ids import ClientTag, InstrumentToken, TradeId
 from data_contracts.trading import Position
 from tests import factories
+
+
+@pytest.mark.parametrize(
+    ("make", "field", "value", "rule"),
+    [
+        (factories.proposal, "side", "SELL", "must be a Side (BUY, SELL)"),
+        (factories.proposal, "proposal_id", "p-1", "must be a ProposalId"),
+        (factories.proposal, "explanation", ["ret_5m"], "must be a tuple"),
+        (factories.signal, "direction", "BULLISH", "must be a Direction (BULLISH, BEARISH)"),
+        (factories.decision, "verdict", "MAYBE", "must be a Verdict (APPROVE, REJECT)"),
+        (factories.order_intent, "order_type", "LIMIT", "must be an OrderType"),
+        (factories.order_intent, "client_tag", "KP1", "must be a ClientTag"),
+        (factories.order_event, "order_id", 123, "must be an OrderId or None"),
+        (factories.fill, "side", "BUY", "must be a Side (BUY, SELL)"),
+        (factories.position, "product", "MIS", "must be a Product (CNC, MIS, NRML)"),
+    ],
+)
+def test_plain_string_for_enum_or_id_field_is_rejected(
+    make: Callable[..., object], field: str, value: object, rule: str
+) -> None:
+    """A "SELL" string would slip past `side is Side.SELL` checks and be validated as a BUY."""
+    with pytest.raises(ContractError) as caught:
+        make(**{field: value})
+
+    assert (caught.value.field, caught.value.value) == (field, value)
+    assert caught.value.rule.startswith(rule)
 
 
 class TestSignal:
@@ -55,9 +82,17 @@ class TestProposal:
 
         assert made.side is Side.SELL
 
-    def test_proposal_limit_price_off_the_tick_grid_is_rejected(self) -> None:
-        with pytest.raises(ContractError, match=r"limit_price must be on the tick grid of 0\.05"):
-            factories.proposal(limit_price=100.02)
+    @pytest.mark.parametrize(
+        ("field", "price"), [("limit_price", 100.02), ("stop_loss", 60.01), ("take_profit", 150.07)]
+    )
+    def test_proposal_price_off_the_tick_grid_is_rejected(self, field: str, price: float) -> None:
+        with pytest.raises(ContractError) as caught:
+            factories.proposal(**{field: price})
+
+        assert (caught.value.field, caught.value.rule) == (
+            field,
+            "must be on the tick grid of 0.05",
+        )
 
     def test_proposal_expiring_before_it_is_made_is_rejected(self) -> None:
         with pytest.raises(ContractError, match=r"Proposal\.expires_at must be after ts_event"):
@@ -133,6 +168,34 @@ class TestOrderIntent:
             f"OrderIntent.{field} must be on the tick grid of 0.05, was {price}"
         )
 
+    @pytest.mark.parametrize(
+        ("side", "price", "trigger", "valid"),
+        [
+            (Side.BUY, 100.0, 99.5, True),
+            (Side.BUY, 100.0, 100.0, True),
+            (Side.BUY, 100.0, 100.5, False),
+            (Side.SELL, 100.0, 100.5, True),
+            (Side.SELL, 100.0, 99.5, False),
+        ],
+    )
+    def test_stop_limit_trigger_must_be_on_the_right_side_of_price(
+        self, side: Side, price: float, trigger: float, valid: bool
+    ) -> None:
+        def make() -> object:
+            return factories.order_intent(
+                side=side, order_type=OrderType.SL, price=price, trigger_price=trigger
+            )
+
+        if valid:
+            assert make() is not None
+        else:
+            with pytest.raises(ContractError) as caught:
+                make()
+            assert caught.value.field == "trigger_price"
+            assert caught.value.rule.startswith(
+                f"must be {'<' if side is Side.BUY else '>'}= price"
+            )
+
     def test_stop_intent_without_trigger_is_rejected(self) -> None:
         with pytest.raises(ContractError, match="trigger_price is required for SL"):
             factories.order_intent(order_type=OrderType.SL, price=99.0)
@@ -197,6 +260,10 @@ class TestPosition:
 
         assert (flipped.quantity, flipped.average_price) == (-65, 90.0)
         assert flipped.realised_pnl == pytest.approx(-650.0)
+
+    def test_fill_for_another_product_is_rejected(self) -> None:
+        with pytest.raises(ContractError, match="must match the position's product NRML"):
+            factories.position().apply(factories.fill(product=Product.MIS))
 
     def test_fill_for_another_instrument_is_rejected(self) -> None:
         with pytest.raises(ContractError, match="must match the position's token"):
