@@ -19,6 +19,7 @@ from data_contracts.enums import TradingMode
 
 __all__ = [
     "DEFAULTS_FILE",
+    "HIDDEN",
     "ConfigError",
     "ConfigProblem",
     "KitepilotConfig",
@@ -132,15 +133,27 @@ class KitepilotConfig(_Section):
     storage: StorageConfig
 
 
+class _Hidden:
+    """Stands in for a value that must not be shown (a secret, or an unknown key's value)."""
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+HIDDEN = _Hidden()
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigProblem:
-    """One broken rule: the dotted key, what the rule is, and the value found."""
+    """One broken rule: the dotted key, what the rule is, and the value found (or HIDDEN)."""
 
     key: str
     rule: str
     value: object
 
     def __str__(self) -> str:
+        if self.value is HIDDEN:
+            return f"{self.key} {self.rule} (value not shown)"
         found = "not set" if self.value is None else repr(self.value)
         return f"{self.key} {self.rule}, was {found}"
 

@@ -9,7 +9,7 @@ from data_contracts.errors import ContractError
 
 IST = ZoneInfo("Asia/Kolkata")
 
-__all__ = ["IST", "UTC", "require_aware", "to_ist", "to_utc"]
+__all__ = ["IST", "UTC", "require_aware", "to_ist"]
 
 
 def require_aware(owner: str, field: str, value: object) -> datetime:
@@ -19,11 +19,6 @@ def require_aware(owner: str, field: str, value: object) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ContractError(owner, field, value, "must be timezone-aware")
     return value.astimezone(UTC)
-
-
-def to_utc(value: datetime) -> datetime:
-    """An aware datetime in UTC (raises on naive input rather than guessing a zone)."""
-    return require_aware("datetime", "value", value)
 
 
 def to_ist(value: datetime) -> datetime:

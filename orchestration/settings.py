@@ -20,19 +20,36 @@ from pydantic import ValidationError
 
 from data_contracts.config import (
     DEFAULTS_FILE,
+    HIDDEN,
     ConfigError,
     ConfigProblem,
     KitepilotConfig,
     cross_field_problems,
 )
 
-__all__ = ["ENV_PREFIX", "SECRET_KEYS", "ResolvedConfig", "load_config", "resolve_config"]
+__all__ = [
+    "ENV_PREFIX",
+    "SECRET_KEYS",
+    "ResolvedConfig",
+    "is_secret_key",
+    "load_config",
+    "resolve_config",
+]
 
 ENV_PREFIX = "KITEPILOT_"
 CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}CONFIG"
 DEFAULT_USER_FILE = Path("kitepilot.yaml")
 SECRET_KEYS = frozenset({"kite.api_key", "kite.api_secret"})
-_MASK = "***"
+# Any key whose name suggests a credential is treated as one, so a typo such as
+# KITEPILOT_KITE_API_KEY (one underscore) or KITE.API_SECRET is hidden and refused like the
+# real key.
+_SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential")
+
+
+def is_secret_key(dotted: str) -> bool:
+    """True for keys that hold (or look as if they hold) credentials."""
+    name = dotted.lower()
+    return name in SECRET_KEYS or any(word in name for word in _SECRET_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,23 +132,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _reject_secrets_in_file(values: Mapping[str, Any], path: Path) -> None:
-    kite = values.get("kite")
-    if not isinstance(kite, Mapping):
-        return
-    for name in ("api_key", "api_secret"):
-        if kite.get(name) is not None:
-            variable = f"{ENV_PREFIX}KITE__{name.upper()}"
-            raise ConfigError(
-                [
-                    ConfigProblem(
-                        f"kite.{name}",
-                        f"must not be written in a YAML file ({path}); set {variable} in .env "
-                        "or the environment",
-                        _MASK,
-                    )
-                ]
+def _reject_secrets_in_file(values: Mapping[str, Any], path: Path, prefix: str = "") -> None:
+    """Secrets belong in .env or the environment; a YAML file gets committed or shared."""
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            _reject_secrets_in_file(value, path, f"{dotted}.")
+        elif value is not None and is_secret_key(dotted):
+            variable = ENV_PREFIX + dotted.upper().replace(".", "__")
+            rule = (
+                f"must not be written in a YAML file ({path}); set {variable} in .env or the "
+                "environment"
             )
+            raise ConfigError([ConfigProblem(dotted, rule, HIDDEN)])
 
 
 def _merge(
@@ -143,13 +156,17 @@ def _merge(
 ) -> None:
     for key, value in values.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
+        if value is None and isinstance(target.get(key), dict):
+            continue  # a section header with nothing under it (`strategy:`) changes nothing
+        if isinstance(value, Mapping):
             existing = target.get(key)
             if not isinstance(existing, dict):
                 existing = target[key] = {}
+                sources[dotted] = source
+            # An empty section (`risk: {}`) changes nothing rather than wiping the defaults.
             _merge(existing, sources, value, source, f"{dotted}.")
         else:
-            target[key] = {} if isinstance(value, Mapping) else value
+            target[key] = value
             sources[dotted] = source
 
 
@@ -176,9 +193,10 @@ def _shape_problems(error: ValidationError) -> list[ConfigProblem]:
     problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
-        value = _MASK if key in SECRET_KEYS else item.get("input")
+        value = HIDDEN if is_secret_key(key) else item.get("input")
         if item["type"] == "extra_forbidden":
-            rule = "is not a known setting"
+            # Never echo an unknown key's value: it may be a secret under a mistyped name.
+            rule, value = "is not a known setting", HIDDEN
         elif item["type"] == "missing":
             rule = "is required"
         elif item["msg"].startswith("Input should "):

@@ -116,6 +116,18 @@ def test_invalid_config_exits_2_with_one_clear_message(runner: CliRunner, tmp_pa
     )
 
 
+def test_config_value_that_looks_like_markup_is_reported_verbatim(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KITEPILOT_CAPITAL", "[/x]")
+
+    result = runner.invoke(app, ["config", "show"])
+
+    assert result.exit_code == 2
+    assert "invalid config: capital must be a valid number" in " ".join(result.output.split())
+    assert "'[/x]'" in result.output
+
+
 def test_calendar_json_lists_sessions_holidays_and_expiries(runner: CliRunner) -> None:
     result = runner.invoke(
         app, ["calendar", "--from", "2026-11-19", "--to", "2026-11-26", "--json"]

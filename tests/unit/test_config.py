@@ -89,7 +89,7 @@ def test_precedence_is_yaml_then_dotenv_then_environment(tmp_path: Path) -> None
         (
             "risk:\n  daily_loss_limt: 5\n",
             {},
-            "invalid config: risk.daily_loss_limt is not a known setting, was 5",
+            "invalid config: risk.daily_loss_limt is not a known setting (value not shown)",
         ),
         (
             "dashboard:\n  host: 0.0.0.0\n",
@@ -191,3 +191,31 @@ def test_freeze_quantity_override_from_environment_keeps_the_underlying_name(
     ).config
 
     assert config.instruments.freeze_quantity_overrides == {"NIFTY": 1300}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "key"),
+    [
+        (None, {"KITEPILOT_KITE_API_KEY": "leakme123"}, "kite_api_key"),
+        (None, {"KITEPILOT_KITE__ACCESS_TOKEN": "leakme123"}, "kite.access_token"),
+        (None, {"KITEPILOT_SOMETHING_ELSE": "leakme123"}, "something_else"),
+        ("kite:\n  API_KEY: leakme123\n", {}, "kite.API_KEY"),
+        ("kite:\n  api_secret: leakme123\n", {}, "kite.api_secret"),
+        ("broker_password: leakme123\n", {}, "broker_password"),
+    ],
+)
+def test_secret_under_a_wrong_name_is_never_echoed(
+    tmp_path: Path, yaml_text: str | None, env: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, yaml_text, env)
+
+    assert "leakme123" not in str(caught.value)
+    assert [problem.key for problem in caught.value.problems] == [key]
+
+
+def test_empty_section_in_user_yaml_keeps_the_defaults(tmp_path: Path) -> None:
+    resolved = _load(tmp_path, "risk: {}\nstrategy:\n")
+
+    assert resolved.config.risk.daily_loss_limit == 1000
+    assert resolved.sources["risk.daily_loss_limit"] == "defaults.yaml"
