@@ -37,6 +37,17 @@ class TickFrame(pa.DataFrameModel):
     class Config:
         strict = True
 
+    @pa.dataframe_check(error="prices must be finite")
+    def prices_finite(cls, data: PolarsData) -> pl.LazyFrame:
+        # Nulls (a missing side of the book) are allowed; NaN and infinities never are.
+        return data.lazyframe.select(
+            pl.all_horizontal(
+                pl.col("last_price").is_finite(),
+                pl.col("bid").is_finite().fill_null(value=True),
+                pl.col("ask").is_finite().fill_null(value=True),
+            )
+        )
+
     @pa.dataframe_check(error="bid must be <= ask (crossed book)")
     def book_not_crossed(cls, data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(
@@ -93,16 +104,14 @@ class FeatureFrame(pa.DataFrameModel):
     @pa.dataframe_check(error="feature columns must be Float64, finite and non-null")
     def features_finite(cls, data: PolarsData) -> pl.LazyFrame:
         frame = data.lazyframe
-        names = [n for n in frame.collect_schema().names() if n not in _FEATURE_KEYS]
+        schema = frame.collect_schema()
+        names = [n for n in schema.names() if n not in _FEATURE_KEYS]
+        if any(schema[n] != pl.Float64 for n in names):
+            return frame.select(pl.lit(value=False))  # a string or bool "feature" is a bug
         if not names:
             return frame.select(pl.lit(value=True))
         return frame.select(
-            pl.all_horizontal(
-                [
-                    pl.col(n).cast(pl.Float64, strict=False).is_finite().fill_null(False)
-                    for n in names
-                ]
-            )
+            pl.all_horizontal([pl.col(n).is_finite().fill_null(value=False) for n in names])
         )
 
 

@@ -82,6 +82,20 @@ def test_candle_frame_rejects_unknown_columns() -> None:
         CandleFrame.validate(_candles().with_columns(pl.lit(1).alias("extra")))
 
 
+@pytest.mark.parametrize("column", ["last_price", "bid", "ask"])
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_tick_frame_rejects_non_finite_prices(column: str, bad: float) -> None:
+    frame = _ticks(**{column: [bad]})
+
+    assert "prices must be finite" in _failed_checks(TickFrame, frame)
+
+
+def test_tick_frame_one_sided_book_is_valid() -> None:
+    frame = _ticks(bid=[None]).with_columns(pl.col("bid").cast(pl.Float64))
+
+    assert TickFrame.validate(frame).height == 1
+
+
 def test_tick_frame_accepts_clean_and_rejects_crossed_book() -> None:
     assert TickFrame.validate(_ticks()).height == 1
     assert "bid must be <= ask (crossed book)" in _failed_checks(
@@ -103,6 +117,15 @@ def _features(**columns: list[Any]) -> pl.DataFrame:
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), None])
 def test_feature_frame_rejects_non_finite_or_null_features(bad: float | None) -> None:
     frame = _features(rsi_14=[bad]).with_columns(pl.col("rsi_14").cast(pl.Float64))
+
+    assert "feature columns must be Float64, finite and non-null" in _failed_checks(
+        FeatureFrame, frame
+    )
+
+
+@pytest.mark.parametrize("column", [pl.Series("f", ["1.5"]), pl.Series("f", [True])])
+def test_feature_frame_rejects_non_float_feature_columns(column: pl.Series) -> None:
+    frame = _features().with_columns(column)
 
     assert "feature columns must be Float64, finite and non-null" in _failed_checks(
         FeatureFrame, frame
