@@ -1,5 +1,5 @@
-"""Kite's instruments: the validated ``Instrument`` type, the CSV dump parser, token arithmetic,
-lookup by ``(exchange, tradingsymbol)`` and the freeze-quantity table.
+"""Kite's instruments: the validated ``Instrument`` type, the CSV dump parser, token arithmetic
+and lookup by ``(exchange, tradingsymbol)``. Freeze quantities are in :mod:`data_contracts.freeze`.
 
 Facts this module relies on (reference ``kite-connect.md`` §4):
 
@@ -22,14 +22,11 @@ import csv
 import gzip
 import io
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import yaml
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from data_contracts.enums import Exchange, InstrumentType, SegmentId
 from data_contracts.errors import ContractError
@@ -42,13 +39,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CSV_COLUMNS",
     "INDICES_SEGMENT",
-    "FreezeQuantities",
     "Instrument",
     "InstrumentMaster",
-    "apply_freeze_quantities",
     "instrument_token",
     "instruments_to_frame",
-    "load_freeze_quantities",
     "parse_instruments_csv",
     "segment_id_for",
     "split_instrument_token",
@@ -124,7 +118,8 @@ class Instrument:
 
     ``strike`` is None for futures, equities and indices (the dump writes 0 there); ``expiry`` is
     None for equities and indices. ``freeze_quantity`` does not come from the dump: it is set
-    from config (:func:`apply_freeze_quantities`) and stays None where no freeze applies.
+    from config (:func:`data_contracts.freeze.apply_freeze_quantities`) and stays None where no
+    freeze applies.
     """
 
     instrument_token: InstrumentToken
@@ -345,10 +340,13 @@ def _parse_row(row: Mapping[str, str | None], where: str) -> Instrument:
 
 
 def _int(text: str, column: str, subject: str) -> int:
+    """A cell as an int: the text is only parsed here; rejecting it is validation.integer's job."""
     try:
-        return int(text)
+        value: int | str = int(text)
     except ValueError:
-        raise ContractError(_OWNER, column, text, "must be an integer", subject) from None
+        value = text  # not a whole number: integer() rejects it with the usual message
+    # integer() checks the type at run time; the cast only tells the type checker so.
+    return integer(_OWNER, column, cast("int", value), subject=subject)
 
 
 def _float(text: str, column: str, subject: str, empty: float | None = None) -> float:
@@ -485,89 +483,3 @@ class InstrumentMaster:
 
     def __len__(self) -> int:
         return len(self.instruments)
-
-
-# --- freeze quantities ------------------------------------------------------------------------
-
-_DEFAULT_FREEZE_FILE = "freeze_quantities.yaml"
-
-
-@dataclass(frozen=True, slots=True)
-class FreezeQuantities:
-    """Maximum order quantities (units, not lots) per index underlying, as NSE last set them.
-
-    NSE revises these often (reference §1.10); config overrides the packaged defaults.
-    """
-
-    effective: date
-    source: str
-    quantities: Mapping[str, int] = field(hash=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.effective, datetime) or not isinstance(self.effective, date):
-            raise ContractError("FreezeQuantities", "effective", self.effective, "must be a date")
-        non_empty("FreezeQuantities", "source", self.source)
-        if not isinstance(self.quantities, Mapping) or not self.quantities:
-            raise ContractError(
-                "FreezeQuantities", "quantities", self.quantities, "must be a non-empty mapping"
-            )
-        for underlying, quantity in self.quantities.items():
-            non_empty("FreezeQuantities", "underlying", underlying)
-            integer("FreezeQuantities", "quantity", quantity, minimum=1, subject=underlying)
-        object.__setattr__(self, "quantities", MappingProxyType(dict(self.quantities)))
-
-    def get(self, underlying: str) -> int | None:
-        return self.quantities.get(underlying)
-
-    def with_overrides(self, overrides: Mapping[str, int], source: str) -> FreezeQuantities:
-        """This table with ``overrides`` (the user's config) taking precedence, underlying by
-        underlying; ``source`` names where the overrides came from."""
-        if not overrides:
-            return self
-        return replace(
-            self,
-            source=f"{self.source}; overridden by {source}",
-            quantities={**self.quantities, **overrides},
-        )
-
-
-def load_freeze_quantities(source: Path | None = None) -> FreezeQuantities:
-    """The freeze-quantity table from a YAML file, or the packaged default when ``source`` is None.
-
-    The file has ``effective`` (a date), ``source`` (where the numbers come from) and
-    ``freeze_quantities`` (underlying → quantity in units).
-    """
-    if source is None:
-        text = (
-            resources.files("data_contracts")
-            .joinpath("data", _DEFAULT_FREEZE_FILE)
-            .read_text(encoding="utf-8")
-        )
-    else:
-        text = source.read_text(encoding="utf-8")
-    where = str(source) if source is not None else _DEFAULT_FREEZE_FILE
-    loaded: Any = yaml.safe_load(text)
-    if not isinstance(loaded, dict):
-        raise ContractError("FreezeQuantities", "file", where, "must hold a YAML mapping")
-    missing = [key for key in ("effective", "source", "freeze_quantities") if key not in loaded]
-    if missing:
-        raise ContractError("FreezeQuantities", "file", where, f"must have the keys {missing}")
-    # The values are Any from YAML; FreezeQuantities validates each one.
-    effective: Any = loaded["effective"]
-    origin: Any = loaded["source"]
-    quantities: Any = loaded["freeze_quantities"]
-    return FreezeQuantities(effective=effective, source=origin, quantities=quantities)
-
-
-def apply_freeze_quantities(
-    instruments: Iterable[Instrument], table: FreezeQuantities
-) -> list[Instrument]:
-    """Copies of ``instruments`` with ``freeze_quantity`` set on the NFO derivatives whose
-    underlying (``name``) is in ``table``; every other instrument is returned unchanged."""
-    result: list[Instrument] = []
-    for instrument in instruments:
-        quantity = table.get(instrument.name) if instrument.exchange is Exchange.NFO else None
-        if quantity is not None and instrument.instrument_type.is_derivative:
-            instrument = replace(instrument, freeze_quantity=quantity)
-        result.append(instrument)
-    return result

@@ -1,9 +1,11 @@
 """The NSE trading calendar: sessions, holidays, special sessions, MIS cut-offs and NIFTY expiries.
 
 Holidays and special sessions are *data* (``data_contracts/data/nse_calendar.yaml``), so a user
-can add a year or a Budget-day session without touching code; see ``docs/calendar.md``. The rules
-that are not calendar data (regular hours, Zerodha's MIS cut-offs, the NIFTY expiry weekday) live
-here as named constants.
+can add a year or a Budget-day session without touching code; see ``docs/calendar.md``. Reading
+and checking those files is :mod:`data_contracts.nse_calendar_data`'s job, and the value types
+(:class:`Session`, :class:`Holiday`, ...) live in :mod:`data_contracts.nse_session`; both are
+re-exported here. The rules that are not calendar data (regular hours, Zerodha's MIS cut-offs, the
+NIFTY expiry weekday) live here as named constants.
 
 Conventions:
 
@@ -17,21 +19,32 @@ Conventions:
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Final, TypeGuard
-
-import yaml
+from typing import Final
 
 from data_contracts.errors import ContractError
-from data_contracts.timeutil import IST, UTC, require_aware
+from data_contracts.nse_calendar_data import (
+    SHIPPED_CALENDAR,
+    CalendarLayer,
+    CalendarYear,
+    FixedHoliday,
+    read_layer,
+    read_shipped_layer,
+)
+from data_contracts.nse_session import (
+    PRE_OPEN_LEAD,
+    PRE_OPEN_ORDER_ENTRY,
+    REGULAR_CLOSE,
+    REGULAR_OPEN,
+    Holiday,
+    Session,
+    SessionKind,
+    TimeWindow,
+)
+from data_contracts.timeutil import IST, require_aware
 
 __all__ = [
     "MIS_LEAD_DERIVATIVES",
@@ -50,12 +63,6 @@ __all__ = [
     "UnpublishedHolidaysWarning",
 ]
 
-REGULAR_OPEN: Final = dt.time(9, 15)
-REGULAR_CLOSE: Final = dt.time(15, 30)
-# Pre-open runs 09:00-09:15: order entry 09:00-09:08 (random close in the last minute), then
-# matching and a buffer. Special sessions keep the same shape relative to their own open.
-PRE_OPEN_LEAD: Final = dt.timedelta(minutes=15)
-PRE_OPEN_ORDER_ENTRY: Final = dt.timedelta(minutes=8)
 # Zerodha squares off MIS at 15:20 (equity) and 15:25 (F&O) and takes no new MIS orders after;
 # expressed as a lead before the close so a short special session gets a sensible cut-off too.
 MIS_LEAD_EQUITY: Final = dt.timedelta(minutes=10)
@@ -64,10 +71,6 @@ MIS_LEAD_DERIVATIVES: Final = dt.timedelta(minutes=5)
 # was 2025-08-28 and the first Tuesday weekly 2025-09-02.
 TUESDAY_EXPIRY_FROM: Final = dt.date(2025, 9, 1)
 
-SHIPPED_CALENDAR: Final[Traversable] = resources.files("data_contracts").joinpath(
-    "data/nse_calendar.yaml"
-)
-
 _TUESDAY: Final = 1
 _THURSDAY: Final = 3
 _SATURDAY: Final = 5
@@ -75,131 +78,12 @@ _ONE_DAY: Final = dt.timedelta(days=1)
 # Searches for a session or a trading day give up after this many days: only a broken data file
 # (a year of holidays) could need more, and an endless loop would hide it.
 _SEARCH_LIMIT_DAYS: Final = 366
-_HHMM: Final = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
-_SCHEMA_VERSION: Final = 1
 # Not strftime's %b, which follows the process locale.
 _MONTH_ABBR: Final = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-_YAML_TIMESTAMP: Final = "tag:yaml.org,2002:timestamp"
-_DATE_LIKE: Final = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
-
-
-class SessionKind(StrEnum):
-    REGULAR = "regular"
-    SPECIAL = "special"
-    """A full or partial session on a day that is not a regular one (Budget Saturday, DR drill)."""
-    MUHURAT = "muhurat"
-    """The one-hour Diwali session on a holiday: tradable, but not a trading day (no expiry)."""
 
 
 class UnpublishedHolidaysWarning(UserWarning):
     """The calendar was asked about a year whose NSE holiday list it does not have."""
-
-
-@dataclass(frozen=True, slots=True)
-class TimeWindow:
-    """A half-open interval ``[start, end)`` of aware instants, stored in UTC."""
-
-    start: dt.datetime
-    end: dt.datetime
-
-    def __post_init__(self) -> None:
-        start = require_aware("TimeWindow", "start", self.start)
-        end = require_aware("TimeWindow", "end", self.end)
-        if end <= start:
-            raise ContractError("TimeWindow", "end", self.end, f"must be after start {self.start}")
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
-
-    def contains(self, ts: dt.datetime) -> bool:
-        return self.start <= ts < self.end
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """One trading session of the equity/F&O market on one IST date.
-
-    ``open``/``close`` bound continuous trading (``[open, close)``); ``breaks`` are intervals inside
-    it when the market is shut (the 2024 DR-site drills). All datetimes are stored in UTC.
-    """
-
-    date: dt.date
-    kind: SessionKind
-    open: dt.datetime
-    close: dt.datetime
-    breaks: tuple[TimeWindow, ...] = ()
-    mis_allowed: bool = True
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.date, dt.datetime) or not isinstance(self.date, dt.date):
-            raise ContractError("Session", "date", self.date, "must be a date")
-        if not isinstance(self.kind, SessionKind):
-            raise ContractError("Session", "kind", self.kind, "must be a SessionKind")
-        opens = require_aware("Session", "open", self.open)
-        closes = require_aware("Session", "close", self.close)
-        if opens.astimezone(IST).date() != self.date:
-            raise ContractError("Session", "open", self.open, f"must fall on {self.date} IST")
-        if closes <= opens or closes.astimezone(IST).date() != self.date:
-            raise ContractError(
-                "Session", "close", self.close, f"must be after open and on {self.date} IST"
-            )
-        for window in self.breaks:
-            if not opens < window.start < window.end < closes:
-                raise ContractError(
-                    "Session", "breaks", window, "must lie strictly inside open-close"
-                )
-        object.__setattr__(self, "open", opens)
-        object.__setattr__(self, "close", closes)
-
-    @classmethod
-    def regular(cls, day: dt.date) -> Session:
-        """The normal 09:15-15:30 IST session on ``day`` (no check that ``day`` trades)."""
-        return cls(day, SessionKind.REGULAR, _ist(day, REGULAR_OPEN), _ist(day, REGULAR_CLOSE))
-
-    @property
-    def pre_open_start(self) -> dt.datetime:
-        return self.open - PRE_OPEN_LEAD
-
-    @property
-    def pre_open_order_end(self) -> dt.datetime:
-        """When pre-open order entry closes (09:08 on a normal day); matching runs until open."""
-        return self.pre_open_start + PRE_OPEN_ORDER_ENTRY
-
-    @property
-    def open_ist(self) -> dt.datetime:
-        return self.open.astimezone(IST)
-
-    @property
-    def close_ist(self) -> dt.datetime:
-        return self.close.astimezone(IST)
-
-    @property
-    def is_trading_day(self) -> bool:
-        """Regular and special sessions make a trading day; a Muhurat token session does not."""
-        return self.kind is not SessionKind.MUHURAT
-
-    def is_open_at(self, ts: dt.datetime) -> bool:
-        when = require_aware("Session", "ts", ts)
-        if not self.open <= when < self.close:
-            return False
-        return not any(window.contains(when) for window in self.breaks)
-
-    def is_pre_open_at(self, ts: dt.datetime) -> bool:
-        when = require_aware("Session", "ts", ts)
-        return self.pre_open_start <= when < self.open
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Holiday:
-    """A day NSE lists as a trading holiday (weekend ones included, as NSE lists them).
-
-    ``published`` is False for a fixed-date national holiday assumed for a year whose NSE list the
-    calendar does not have.
-    """
-
-    date: dt.date
-    description: str
-    published: bool = True
 
 
 class NseCalendar:
@@ -214,9 +98,9 @@ class NseCalendar:
 
     def __init__(
         self,
-        years: Mapping[int, _Year],
+        years: Mapping[int, CalendarYear],
         specials: Mapping[dt.date, Session],
-        fallback: tuple[_Fallback, ...],
+        fallback: tuple[FixedHoliday, ...],
         sources: tuple[str, ...],
     ) -> None:
         self._years = dict(years)
@@ -230,10 +114,9 @@ class NseCalendar:
     @classmethod
     def default(cls, override: str | Path | None = None) -> NseCalendar:
         """The shipped calendar, extended or overridden by the user YAML at ``override``."""
-        shipped = SHIPPED_CALENDAR.read_text(encoding="utf-8")
-        layers = [_parse_document(shipped, SHIPPED_CALENDAR.name, str(SHIPPED_CALENDAR))]
+        layers = [read_shipped_layer()]
         if override is not None:
-            layers.append(_read_layer(Path(override)))
+            layers.append(read_layer(Path(override)))
         return cls._from_layers(layers)
 
     @classmethod
@@ -241,13 +124,13 @@ class NseCalendar:
         """A calendar from these YAML files only; a later file overrides an earlier one."""
         if not paths:
             raise ContractError("NseCalendar", "paths", paths, "must name at least one YAML file")
-        return cls._from_layers([_read_layer(Path(path)) for path in paths])
+        return cls._from_layers([read_layer(Path(path)) for path in paths])
 
     @classmethod
-    def _from_layers(cls, layers: Iterable[_Layer]) -> NseCalendar:
-        years: dict[int, _Year] = {}
+    def _from_layers(cls, layers: Iterable[CalendarLayer]) -> NseCalendar:
+        years: dict[int, CalendarYear] = {}
         specials: dict[dt.date, Session] = {}
-        fallback: tuple[_Fallback, ...] = ()
+        fallback: tuple[FixedHoliday, ...] = ()
         sources: list[str] = []
         for layer in layers:
             years.update(layer.years)
@@ -435,272 +318,7 @@ class NseCalendar:
         )
 
 
-# -- data file parsing ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Year:
-    published: bool
-    holidays: tuple[Holiday, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Fallback:
-    month: int
-    day: int
-    description: str
-
-    def on(self, year: int) -> dt.date:
-        return dt.date(year, self.month, self.day)
-
-
-@dataclass(frozen=True, slots=True)
-class _Layer:
-    source: str
-    years: Mapping[int, _Year]
-    specials: Mapping[dt.date, Session]
-    fallback: tuple[_Fallback, ...] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Src:
-    """Where a value came from, so every data error names the file and the entry."""
-
-    owner: str
-    subject: str
-
-    def error(self, where: str, value: object, rule: str) -> ContractError:
-        return ContractError(self.owner, where, value, rule, self.subject)
-
-
-def _read_layer(path: Path) -> _Layer:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ContractError(
-            "NseCalendar", "path", str(path), f"must be a readable YAML file ({exc.strerror})"
-        ) from exc
-    return _parse_document(text, path.name, str(path))
-
-
-def _parse_document(text: str, name: str, subject: str) -> _Layer:
-    src = _Src(name, subject)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise src.error("<document>", name, f"must be valid YAML ({exc})") from exc
-    except ValueError as exc:
-        # safe_load builds dates itself, so an impossible one (2027-13-01) fails before we see its
-        # entry; find it in the node tree to name its line.
-        where, value = _locate_bad_date(text)
-        raise src.error(where, value, f"must be a valid date YYYY-MM-DD ({exc})") from exc
-    doc = _mapping(raw if raw is not None else {}, "<document>", src)
-    _check_keys(
-        doc, "<document>", src, set(), {"schema", "fallback_holidays", "years", "special_sessions"}
-    )
-    if doc.get("schema", _SCHEMA_VERSION) != _SCHEMA_VERSION:
-        raise src.error("schema", doc["schema"], f"must be {_SCHEMA_VERSION}")
-    fallback = None
-    if "fallback_holidays" in doc:
-        fallback = _parse_fallback(doc["fallback_holidays"], src)
-    years = _parse_years(doc.get("years", {}), src)
-    specials = _parse_specials(doc.get("special_sessions", []), src)
-    return _Layer(subject, years, specials, fallback)
-
-
-def _locate_bad_date(text: str) -> tuple[str, object]:
-    stack: list[yaml.Node] = []
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if root is not None:
-        stack.append(root)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _YAML_TIMESTAMP and _DATE_LIKE.fullmatch(node.value):
-                try:
-                    dt.date(*(int(part) for part in node.value.split("-")))
-                except ValueError:
-                    return f"line {node.start_mark.line + 1}", node.value
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend(part for pair in node.value for part in pair)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return "<document>", "<unknown>"
-
-
-def _parse_years(raw: object, src: _Src) -> dict[int, _Year]:
-    years: dict[int, _Year] = {}
-    for key, body in _mapping(raw, "years", src).items():
-        if not _is_int(key) or not 1900 <= key <= 9998:
-            raise src.error("years", key, "keys must be years such as 2027")
-        where = f"years.{key}"
-        entry = _mapping(body, where, src)
-        _check_keys(entry, where, src, {"published", "holidays"}, {"source"})
-        published = _bool(entry["published"], f"{where}.published", src)
-        _optional_text(entry, where, src)
-        holidays: dict[dt.date, Holiday] = {}
-        for i, item in enumerate(_list(entry["holidays"], f"{where}.holidays", src)):
-            holiday = _parse_holiday(item, f"{where}.holidays[{i}]", key, published, src)
-            if holiday.date in holidays:
-                raise src.error(f"{where}.holidays[{i}].date", holiday.date, "must not repeat")
-            holidays[holiday.date] = holiday
-        years[key] = _Year(published, tuple(sorted(holidays.values())))
-    return years
-
-
-def _parse_holiday(item: object, where: str, year: int, published: bool, src: _Src) -> Holiday:
-    entry = _mapping(item, where, src)
-    _check_keys(entry, where, src, {"date", "description"}, {"source"})
-    day = _date(entry["date"], f"{where}.date", src)
-    if day.year != year:
-        raise src.error(f"{where}.date", day, f"must fall in {year}")
-    return Holiday(day, _text(entry["description"], f"{where}.description", src), published)
-
-
-def _parse_fallback(raw: object, src: _Src) -> tuple[_Fallback, ...]:
-    found: list[_Fallback] = []
-    for i, item in enumerate(_list(raw, "fallback_holidays", src)):
-        where = f"fallback_holidays[{i}]"
-        entry = _mapping(item, where, src)
-        _check_keys(entry, where, src, {"month", "day", "description"}, set())
-        month, day = entry["month"], entry["day"]
-        if not _is_int(month) or not _is_int(day):
-            raise src.error(where, {"month": month, "day": day}, "must have integer month and day")
-        try:
-            # 2001 is not a leap year: a fixed-date holiday must exist in every year.
-            dt.date(2001, month, day)
-        except ValueError as exc:
-            raise src.error(
-                where, {"month": month, "day": day}, "must be a valid month/day"
-            ) from exc
-        found.append(
-            _Fallback(month, day, _text(entry["description"], f"{where}.description", src))
-        )
-    return tuple(found)
-
-
-def _parse_specials(raw: object, src: _Src) -> dict[dt.date, Session]:
-    specials: dict[dt.date, Session] = {}
-    for i, item in enumerate(_list(raw, "special_sessions", src)):
-        session = _parse_special(item, f"special_sessions[{i}]", src)
-        if session.date in specials:
-            raise src.error(f"special_sessions[{i}].date", session.date, "must not repeat")
-        specials[session.date] = session
-    return specials
-
-
-def _parse_special(item: object, where: str, src: _Src) -> Session:
-    entry = _mapping(item, where, src)
-    _check_keys(
-        entry,
-        where,
-        src,
-        {"date", "kind", "open", "close", "description"},
-        {"breaks", "mis", "source"},
-    )
-    _optional_text(entry, where, src)
-    day = _date(entry["date"], f"{where}.date", src)
-    kind = entry["kind"]
-    if kind not in (SessionKind.SPECIAL.value, SessionKind.MUHURAT.value):
-        raise src.error(f"{where}.kind", kind, "must be one of {muhurat, special}")
-    breaks = []
-    for j, pair in enumerate(_list(entry.get("breaks", []), f"{where}.breaks", src)):
-        times = _list(pair, f"{where}.breaks[{j}]", src)
-        if len(times) != 2:
-            raise src.error(f"{where}.breaks[{j}]", pair, "must be [start, end]")
-        breaks.append(
-            (
-                _time(times[0], f"{where}.breaks[{j}][0]", src),
-                _time(times[1], f"{where}.breaks[{j}][1]", src),
-            )
-        )
-    try:
-        return Session(
-            date=day,
-            kind=SessionKind(kind),
-            open=_ist(day, _time(entry["open"], f"{where}.open", src)),
-            close=_ist(day, _time(entry["close"], f"{where}.close", src)),
-            breaks=tuple(TimeWindow(_ist(day, a), _ist(day, b)) for a, b in breaks),
-            mis_allowed=_bool(entry.get("mis", True), f"{where}.mis", src),
-            description=_text(entry["description"], f"{where}.description", src),
-        )
-    except ContractError as exc:
-        if exc.owner == src.owner:
-            raise
-        raise src.error(where, entry, f"must describe a valid session: {exc}") from exc
-
-
-def _mapping(value: object, where: str, src: _Src) -> dict[object, object]:
-    if not isinstance(value, dict):
-        raise src.error(where, value, "must be a mapping")
-    return value
-
-
-def _list(value: object, where: str, src: _Src) -> list[object]:
-    if not isinstance(value, list):
-        raise src.error(where, value, "must be a list")
-    return value
-
-
-def _check_keys(
-    entry: Mapping[object, object], where: str, src: _Src, required: set[str], optional: set[str]
-) -> None:
-    missing = sorted(required - entry.keys())
-    if missing:
-        raise src.error(where, entry, f"must have {', '.join(missing)}")
-    unknown = sorted(str(k) for k in entry.keys() - required - optional)
-    if unknown:
-        allowed = ", ".join(sorted(required | optional))
-        raise src.error(
-            where, entry, f"has unknown key(s) {', '.join(unknown)}; allowed: {allowed}"
-        )
-
-
-def _date(value: object, where: str, src: _Src) -> dt.date:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise src.error(where, value, "must be a date YYYY-MM-DD")
-
-
-def _time(value: object, where: str, src: _Src) -> dt.time:
-    # YAML 1.1 reads an unquoted 15:30 as the integer 930, so only a quoted string is accepted.
-    if not isinstance(value, str) or _HHMM.fullmatch(value) is None:
-        raise src.error(where, value, "must be a quoted IST time 'HH:MM'")
-    hours, minutes = value.split(":")
-    return dt.time(int(hours), int(minutes))
-
-
-def _text(value: object, where: str, src: _Src) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise src.error(where, value, "must be a non-empty string")
-    return value.strip()
-
-
-def _optional_text(entry: Mapping[object, object], where: str, src: _Src) -> None:
-    if "source" in entry:
-        _text(entry["source"], f"{where}.source", src)
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _bool(value: object, where: str, src: _Src) -> bool:
-    if not isinstance(value, bool):
-        raise src.error(where, value, "must be true or false")
-    return value
-
-
 # -- small date helpers -----------------------------------------------------------------------
-
-
-def _ist(day: dt.date, time: dt.time) -> dt.datetime:
-    return dt.datetime.combine(day, time, tzinfo=IST).astimezone(UTC)
 
 
 def _as_day(value: object) -> dt.date:

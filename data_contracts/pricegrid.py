@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from data_contracts.enums import Side
 from data_contracts.errors import ContractError
+from data_contracts.validation import integer
 
 __all__ = [
     "Rounding",
@@ -91,14 +92,14 @@ def is_on_grid(price: DecimalLike, tick_size: DecimalLike) -> bool:
 
 def lots_to_quantity(lots: int, lot_size: int) -> int:
     """The order quantity for ``lots`` lots (F&O quantities are in units, not lots)."""
-    _int(lots, "lots", 0)
-    _int(lot_size, "lot_size", 1)
+    integer(_LOTS, "lots", lots, minimum=0)
+    integer(_LOTS, "lot_size", lot_size, minimum=1)
     return lots * lot_size
 
 
 def is_whole_lots(quantity: int, lot_size: int) -> bool:
-    _int(quantity, "quantity", 0)
-    _int(lot_size, "lot_size", 1)
+    integer(_LOTS, "quantity", quantity, minimum=0)
+    integer(_LOTS, "lot_size", lot_size, minimum=1)
     return quantity % lot_size == 0
 
 
@@ -114,12 +115,20 @@ def quantity_to_lots(quantity: int, lot_size: int) -> int:
 def max_order_quantity(lot_size: int, freeze_quantity: int) -> int:
     """The largest whole-lot quantity one order may carry under ``freeze_quantity``.
 
-    Reference §1.10 leaves open whether an order of *exactly* the freeze quantity is accepted.
-    We take the safe side and stay strictly below it (at most ``freeze_quantity - 1``); where the
-    freeze quantity is not a multiple of the lot size (NIFTY 1800 / 65) the choice costs nothing.
+    Reference §1.10 leaves open whether an order of *exactly* the freeze quantity is accepted, so
+    we take the safe side and stay strictly below it (at most ``freeze_quantity - 1``): a rejected
+    order fails at the exchange, possibly partway through a sliced order, while the safe side at
+    worst adds an order.
+
+    That is free when the freeze quantity is not a whole number of lots (NIFTY: lot 65, freeze
+    1800, 27 lots = 1755 either way). When it is, each order carries one lot less than the
+    exchange may accept, so some quantities need one more order, with its own brokerage (Zerodha
+    charges per executed order): with lot 75 and freeze 1800 the largest order is 1725, and 1800
+    goes out as 1725 + 75 instead of one order. A freeze quantity of exactly one lot leaves no
+    order size at all, and this raises.
     """
-    _int(lot_size, "lot_size", 1)
-    _int(freeze_quantity, "freeze_quantity", 1)
+    integer(_LOTS, "lot_size", lot_size, minimum=1)
+    integer(_LOTS, "freeze_quantity", freeze_quantity, minimum=1)
     lots = (freeze_quantity - 1) // lot_size
     if lots < 1:
         raise ContractError(
@@ -186,10 +195,3 @@ def _units(value: Decimal, exponent: int) -> int:
 def _pow10(n: int) -> int:
     # n >= 0 at every call site; int() pins the type (int ** int is Any to the type checker).
     return int(10**n)
-
-
-def _int(value: int, field: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ContractError(_LOTS, field, value, "must be an integer")
-    if value < minimum:
-        raise ContractError(_LOTS, field, value, f"must be >= {minimum}")

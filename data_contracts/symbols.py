@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 
 from data_contracts.enums import InstrumentType
 from data_contracts.errors import ContractError
+from data_contracts.validation import integer
 
 __all__ = ["DerivativeSymbol", "format_strike", "format_symbol", "parse_symbol"]
 
@@ -77,8 +78,8 @@ class DerivativeSymbol:
                 self.underlying,
                 "must be upper-case letters, digits, '&' or '-'",
             )
-        _check_int("year", self.year, _MIN_YEAR, _MAX_YEAR, subject)
-        _check_int("month", self.month, 1, 12, subject)
+        _integer_in("year", self.year, _MIN_YEAR, _MAX_YEAR, subject)
+        _integer_in("month", self.month, 1, 12, subject)
         if not isinstance(self.instrument_type, InstrumentType) or (
             self.instrument_type is InstrumentType.EQ
         ):
@@ -86,7 +87,7 @@ class DerivativeSymbol:
                 _OWNER, "instrument_type", self.instrument_type, "must be FUT, CE or PE", subject
             )
         if self.day is not None:
-            _check_int("day", self.day, 1, 31, subject)
+            _integer_in("day", self.day, 1, 31, subject)
             try:
                 date(self.year, self.month, self.day)
             except ValueError:
@@ -250,6 +251,8 @@ def _to_strike(value: Decimal | float | int | str, subject: str) -> Decimal:
         raise ContractError(_OWNER, "strike", value, "must be a number", subject) from None
 
 
-def _check_int(field: str, value: object, low: int, high: int, subject: str | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ContractError(_OWNER, field, value, f"must be an integer in [{low}, {high}]", subject)
+def _integer_in(field: str, value: int, low: int, high: int, subject: str | None) -> None:
+    """:func:`~data_contracts.validation.integer` with a maximum as well as a minimum."""
+    integer(_OWNER, field, value, minimum=low, subject=subject)
+    if value > high:
+        raise ContractError(_OWNER, field, value, f"must be <= {high}", subject)

@@ -1,4 +1,4 @@
-"""The Instrument type, Kite's instruments CSV, token arithmetic, lookup and freeze quantities."""
+"""The Instrument type, Kite's instruments CSV, token arithmetic and lookup."""
 
 from __future__ import annotations
 
@@ -17,13 +17,10 @@ from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import (
     CSV_COLUMNS,
-    FreezeQuantities,
     Instrument,
     InstrumentMaster,
-    apply_freeze_quantities,
     instrument_token,
     instruments_to_frame,
-    load_freeze_quantities,
     parse_instruments_csv,
     segment_id_for,
     split_instrument_token,
@@ -152,8 +149,13 @@ def test_token_formula_every_row_of_real_and_mock_csvs_holds(
     raw = _raw_rows(shared_fixtures / source)
     assert raw
     for row in raw:
-        segment_id = 9 if row["segment"] == "INDICES" else SEGMENT_IDS[row["exchange"]]
-        assert int(row["instrument_token"]) == int(row["exchange_token"]) * 256 + segment_id, row
+        token, exchange_token = int(row["instrument_token"]), int(row["exchange_token"])
+        segment_id = segment_id_for(Exchange(row["exchange"]), row["segment"])
+        # The segment id against Kite's table, written out above rather than taken from the code.
+        expected_id = 9 if row["segment"] == "INDICES" else SEGMENT_IDS[row["exchange"]]
+        assert segment_id == expected_id, row
+        assert instrument_token(exchange_token, segment_id) == token, row
+        assert split_instrument_token(token) == (exchange_token, segment_id), row
 
 
 @pytest.mark.parametrize("source", MOCKS, ids=str)
@@ -409,95 +411,3 @@ def test_instrument_master_unknown_key_raises_key_error() -> None:
         master[Exchange.NSE, "NIFTY26AUGFUT"]
     assert master.by_token(1) is None
     assert list(master) == [_future()]
-
-
-# --- freeze quantities -------------------------------------------------------------------------
-
-
-def test_load_freeze_quantities_default_gives_latest_reference_row() -> None:
-    table = load_freeze_quantities()
-    assert table.effective == date(2025, 12, 1)
-    assert dict(table.quantities) == {
-        "NIFTY": 1800,
-        "BANKNIFTY": 600,
-        "FINNIFTY": 1200,
-        "MIDCPNIFTY": 2800,
-        "NIFTYNXT50": 600,
-    }
-    assert "§1.10" in table.source
-    assert table.get("RELIANCE") is None
-
-
-def test_load_freeze_quantities_custom_file_overrides(tmp_path: Path) -> None:
-    path = tmp_path / "freeze.yaml"
-    path.write_text("effective: 2026-07-01\nsource: my broker\nfreeze_quantities:\n  NIFTY: 1755\n")
-    table = load_freeze_quantities(path)
-    assert table == FreezeQuantities(date(2026, 7, 1), "my broker", {"NIFTY": 1755})
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("- 1\n- 2\n", "FreezeQuantities.file must hold a YAML mapping"),
-        ("effective: 2026-07-01\nsource: x\n", "must have the keys ['freeze_quantities']"),
-        (
-            "effective: 2026-07-01\nsource: x\nfreeze_quantities:\n  NIFTY: 0\n",
-            "FreezeQuantities.quantity must be >= 1, was 0 (NIFTY)",
-        ),
-        (
-            "effective: 2026-07-01\nsource: x\nfreeze_quantities:\n  NIFTY: 1.5\n",
-            "FreezeQuantities.quantity must be an integer",
-        ),
-        (
-            "effective: soon\nsource: x\nfreeze_quantities:\n  NIFTY: 1800\n",
-            "FreezeQuantities.effective must be a date",
-        ),
-        (
-            "effective: 2026-07-01\nsource: x\nfreeze_quantities: {}\n",
-            "FreezeQuantities.quantities must be a non-empty mapping",
-        ),
-    ],
-)
-def test_load_freeze_quantities_bad_file_raises(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "freeze.yaml"
-    path.write_text(text)
-    with pytest.raises(ContractError) as raised:
-        load_freeze_quantities(path)
-    assert message in str(raised.value)
-
-
-def test_apply_freeze_quantities_real_dump_sets_nfo_index_derivatives_only(
-    dump: list[Instrument],
-) -> None:
-    applied = apply_freeze_quantities(dump, load_freeze_quantities())
-    assert len(applied) == len(dump)
-    by_name: dict[tuple[str, str], set[int | None]] = {}
-    for instrument in applied:
-        by_name.setdefault((instrument.exchange.value, instrument.name), set()).add(
-            instrument.freeze_quantity
-        )
-    assert by_name["NFO", "NIFTY"] == {1800}
-    assert by_name["NFO", "BANKNIFTY"] == {600}
-    assert by_name["NFO", "FINNIFTY"] == {1200}
-    assert by_name["NFO", "RELIANCE"] == {None}
-    assert by_name["BFO", "SENSEX"] == {None}
-    # Everything except the freeze quantity is unchanged.
-    assert all(
-        replace(new, freeze_quantity=None) == old for new, old in zip(applied, dump, strict=True)
-    )
-
-
-def test_freeze_quantity_config_overrides_take_precedence_per_underlying() -> None:
-    shipped = load_freeze_quantities()
-
-    table = shipped.with_overrides({"NIFTY": 1200, "SENSEX": 1000}, "kitepilot.yaml")
-
-    assert (table.get("NIFTY"), table.get("SENSEX")) == (1200, 1000)
-    assert table.get("BANKNIFTY") == shipped.get("BANKNIFTY")
-    assert table.source.endswith("overridden by kitepilot.yaml")
-    assert shipped.with_overrides({}, "kitepilot.yaml") is shipped
-
-
-def test_freeze_quantity_override_must_be_positive() -> None:
-    with pytest.raises(ContractError, match=r"FreezeQuantities\.quantity must be >= 1, was 0"):
-        load_freeze_quantities().with_overrides({"NIFTY": 0}, "kitepilot.yaml")
