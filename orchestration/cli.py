@@ -24,7 +24,7 @@ from data_contracts.clock import SystemClock
 from data_contracts.config import ConfigError, KitepilotConfig
 from data_contracts.enums import ChargeSegment, InstrumentType, Side
 from data_contracts.errors import ContractError
-from data_contracts.instruments import load_freeze_quantities
+from data_contracts.freeze import load_freeze_quantities
 from data_contracts.nse_calendar import (
     Holiday,
     NseCalendar,
@@ -34,7 +34,7 @@ from data_contracts.nse_calendar import (
 )
 from data_contracts.pricegrid import round_for_side, slice_quantity
 from data_contracts.symbols import DerivativeSymbol
-from data_contracts.timeutil import IST
+from data_contracts.timeutil import IST, to_ist
 from orchestration.settings import ResolvedConfig, resolve_config
 
 app = typer.Typer(
@@ -66,8 +66,13 @@ def _resolve(config_file: Path | None) -> ResolvedConfig:
     try:
         return resolve_config(config_file)
     except ConfigError as error:
-        errors.print(f"[bold red]{error}[/]", markup=True, highlight=False, soft_wrap=True)
+        _print_error(error)
         raise typer.Exit(code=2) from None
+
+
+def _print_error(error: Exception) -> None:
+    # Plain text, not markup: a bad value such as "[/x]" must not break the message about it.
+    errors.print(str(error), style="bold red", markup=False, highlight=False, soft_wrap=True)
 
 
 def _load(config_file: Path | None) -> KitepilotConfig:
@@ -75,7 +80,7 @@ def _load(config_file: Path | None) -> KitepilotConfig:
 
 
 def _today() -> date:
-    return SystemClock().now().astimezone(IST).date()
+    return to_ist(SystemClock().now()).date()
 
 
 def _parse_date(value: str | None, option: str) -> date | None:
@@ -141,7 +146,7 @@ def charges(
             ChargeSegment(segment.value), buy, sell, qty, trade_date
         )
     except ContractError as error:
-        errors.print(f"[bold red]{error}[/]", highlight=False, soft_wrap=True)
+        _print_error(error)
         raise typer.Exit(code=2) from None
     items = breakdown.as_dict()
     if as_json:
@@ -242,7 +247,7 @@ def calendar(
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(IST).isoformat()
+    return None if value is None else to_ist(value).isoformat()
 
 
 def _print_calendar(
