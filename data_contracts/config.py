@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +24,7 @@ __all__ = [
     "HIDDEN",
     "ConfigError",
     "ConfigProblem",
+    "DataSource",
     "KitepilotConfig",
     "cross_field_problems",
 ]
@@ -83,6 +86,7 @@ class KiteConfig(_Section):
     ticker_root: str
     api_key: SecretStr | None
     api_secret: SecretStr | None
+    access_token: SecretStr | None
 
 
 class PaperExchangeConfig(_Section):
@@ -110,8 +114,26 @@ class CalendarConfig(_Section):
     holidays_file: Path | None
 
 
+class DataSource(StrEnum):
+    SIMULATOR = "simulator"
+    KITE = "kite"
+    FILES = "files"
+
+
+class DataConfig(_Section):
+    source: DataSource
+    simulator_seed: Annotated[int, Field(ge=0)]
+    simulator_start: date
+    simulator_end: date
+    kite_universe: tuple[str, ...]
+    files_path: Path | None
+    files_preset: str | None
+
+
 class StorageConfig(_Section):
     var_dir: Path
+    lake_dir: Path
+    reports_dir: Path
     database_url: str
     mlflow_tracking_uri: str
 
@@ -130,6 +152,7 @@ class KitepilotConfig(_Section):
     dashboard: DashboardConfig
     instruments: InstrumentsConfig
     calendar: CalendarConfig
+    data: DataConfig
     storage: StorageConfig
 
 
@@ -224,17 +247,39 @@ def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
             config.paper_exchange.host,
         ),
     ]
+    data = config.data
+    rules += [
+        (
+            data.simulator_start <= data.simulator_end,
+            "data.simulator_start",
+            f"must be on or before data.simulator_end ({data.simulator_end})",
+            data.simulator_start,
+        ),
+        (
+            data.source is not DataSource.FILES or data.files_path is not None,
+            "data.files_path",
+            "is required when data.source is files",
+            data.files_path,
+        ),
+    ]
     problems = [ConfigProblem(key, rule, value) for ok, key, rule, value in rules if not ok]
+    if data.source is DataSource.KITE:
+        problems += _missing_secrets(
+            config.kite, ("api_key", "access_token"), "data.source is kite"
+        )
     if config.mode is TradingMode.LIVE:
-        for name in ("api_key", "api_secret"):
-            secret = getattr(config.kite, name)
-            if secret is None or not secret.get_secret_value().strip():
-                problems.append(
-                    ConfigProblem(
-                        f"kite.{name}",
-                        "is required when mode is live (set KITEPILOT_KITE__"
-                        f"{name.upper()} in .env or the environment)",
-                        None,
-                    )
-                )
+        problems += _missing_secrets(config.kite, ("api_key", "api_secret"), "mode is live")
     return problems
+
+
+def _missing_secrets(kite: KiteConfig, names: tuple[str, ...], when: str) -> list[ConfigProblem]:
+    missing = []
+    for name in names:
+        secret: SecretStr | None = getattr(kite, name)
+        if secret is None or not secret.get_secret_value().strip():
+            rule = (
+                f"is required when {when} (set KITEPILOT_KITE__{name.upper()} in .env or the "
+                "environment)"
+            )
+            missing.append(ConfigProblem(f"kite.{name}", rule, None))
+    return missing

@@ -109,6 +109,22 @@ def test_precedence_is_yaml_then_dotenv_then_environment(tmp_path: Path) -> None
             "KITEPILOT_KITE__API_SECRET in .env or the environment), was not set",
         ),
         ("mode: sandbox\n", {}, "invalid config: mode must be 'paper' or 'live', was 'sandbox'"),
+        (
+            "data:\n  source: files\n",
+            {},
+            "invalid config: data.files_path is required when data.source is files, was not set",
+        ),
+        (
+            "data:\n  source: kite\n",
+            {"KITEPILOT_KITE__API_KEY": "abc"},
+            "invalid config: kite.access_token is required when data.source is kite",
+        ),
+        (
+            "data:\n  simulator_start: 2026-09-01\n",
+            {},
+            "invalid config: data.simulator_start must be on or before data.simulator_end "
+            "(2026-08-31), was datetime.date(2026, 9, 1)",
+        ),
     ],
 )
 def test_invalid_config_stops_with_one_message_naming_the_key(
@@ -197,7 +213,7 @@ def test_freeze_quantity_override_from_environment_keeps_the_underlying_name(
     ("yaml_text", "env", "key"),
     [
         (None, {"KITEPILOT_KITE_API_KEY": "leakme123"}, "kite_api_key"),
-        (None, {"KITEPILOT_KITE__ACCESS_TOKEN": "leakme123"}, "kite.access_token"),
+        (None, {"KITEPILOT_KITE__REFRESH_TOKEN": "leakme123"}, "kite.refresh_token"),
         (None, {"KITEPILOT_SOMETHING_ELSE": "leakme123"}, "something_else"),
         ("kite:\n  API_KEY: leakme123\n", {}, "kite.API_KEY"),
         ("kite:\n  api_secret: leakme123\n", {}, "kite.api_secret"),
