@@ -96,12 +96,12 @@ class ReturnParams:
     * ``bar_range_scale``: how far high/low reach beyond open/close, in per-minute sds.
     """
 
-    t_dof: float = 4.0
+    t_dof: float = 6.0
     overnight_variance_share: float = 0.20
     index_drift: float = 0.10
     gap_jump_prob: float = 0.03
     gap_jump_sd: float = 2.0
-    minute_jumps_per_day: float = 0.6
+    minute_jumps_per_day: float = 0.02
     minute_jump_sd: float = 0.3
     open_vol_boost: float = 3.0
     close_vol_boost: float = 1.0
