@@ -214,7 +214,7 @@ def test_black76_price_scalar_outside_domain_raises(kwargs: dict[str, object], f
     }
     args.update(kwargs)
     with pytest.raises(ContractError, match=field):
-        black76_price(**args)  # type: ignore[arg-type]  # deliberately wrong types
+        black76_price(**args)  # type: ignore[call-overload]  # deliberately wrong types
 
 
 def test_implied_vol_negative_scalar_price_raises() -> None:
