@@ -35,6 +35,7 @@ from data_contracts.nse_calendar import (
 from data_contracts.pricegrid import round_for_side, slice_quantity
 from data_contracts.symbols import DerivativeSymbol
 from data_contracts.timeutil import IST, to_ist
+from models.data_quality import format_report
 from orchestration.settings import ResolvedConfig, resolve_config
 
 app = typer.Typer(
@@ -45,6 +46,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+data_app = typer.Typer(help="Market data: simulate, import, validate.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 console = Console()
 errors = Console(stderr=True)
@@ -395,3 +398,80 @@ def _demo_exits(config: KitepilotConfig, today: date) -> None:
         f"min expected net profit to propose a trade: ₹{strategy.min_expected_net_profit:g}; "
         f"min confidence {strategy.min_confidence:.2f}"
     )
+
+
+@data_app.command("simulate")
+def data_simulate(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day (default: data.simulator_start).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day (default: data.simulator_end).")
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Simulate trading days and materialize every batch asset and check (as in `dagster dev`)."""
+    from orchestration.data_cli import simulate_days  # lazy: keeps `kitepilot --help` fast
+
+    config = _load(config_file)
+    first = _parse_date(start, "--from") or config.data.simulator_start
+    last = _parse_date(end, "--to") or config.data.simulator_end
+    try:
+        failed = simulate_days(config, first, last)
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
+    console.print(f"lake: {config.storage.lake_dir} · reports: {config.storage.reports_dir}")
+    if failed:
+        console.print("[yellow]checks that did not pass:[/]\n  " + "\n  ".join(failed))
+        raise typer.Exit(code=1)
+    console.print("[green]all assets materialized and every check passed[/]")
+
+
+@data_app.command("import")
+def data_import(
+    path: Annotated[Path, typer.Argument(help="A candle file (CSV/Parquet) or a folder of them.")],
+    preset: Annotated[
+        str | None, typer.Option(help="Import preset (default: detect from the file).")
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Import candle files into the lake and report every defect they contain."""
+    from orchestration.data_cli import import_files  # lazy: keeps `kitepilot --help` fast
+
+    config = _load(config_file)
+    try:
+        reports = import_files(config, path, preset)
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
+    for report in reports:
+        console.print(format_report(report), markup=False, highlight=False)
+    blocked = [r.source for r in reports if not r.passed]
+    console.print(
+        f"imported {len(reports)} file(s) into {config.storage.lake_dir}; "
+        f"{len(blocked)} with blocking defects"
+    )
+
+
+@data_app.command("validate")
+def data_validate(
+    table: Annotated[str, typer.Option(help="Lake table to check.")] = "candles_1m",
+    start: Annotated[str | None, typer.Option("--from", help="First day.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day.")] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Run the data-quality checks over the lake and write the Data Docs report."""
+    from orchestration.data_cli import validate_table  # lazy: keeps `kitepilot --help` fast
+
+    config = _load(config_file)
+    try:
+        report = validate_table(
+            config, table, _parse_date(start, "--from"), _parse_date(end, "--to")
+        )
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
+    console.print(format_report(report), markup=False, highlight=False)
+    if not report.passed:
+        raise typer.Exit(code=1)

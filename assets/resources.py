@@ -1,0 +1,231 @@
+"""Dagster resources: where the batch side reads market data and where it writes the lake.
+
+``MarketDataResource`` is the abstract resource every ingestion asset depends on; the Definitions
+choose one implementation by configuration (``data.source``): the embedded simulator (default),
+Kite's historical API (credentials via ``EnvVar``) or the user's candle files. Each is a thin shell
+over a source in ``execution`` that does the work.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import polars as pl
+from dagster import ConfigurableResource
+
+from data_contracts.clock import SystemClock
+from data_contracts.enums import Exchange, InstrumentType, SegmentId
+from data_contracts.errors import ContractError
+from data_contracts.ids import InstrumentToken
+from data_contracts.instruments import Instrument, split_instrument_token
+from data_contracts.nse_calendar import NseCalendar
+from data_contracts.schemas import CandleFrame
+from data_contracts.timeutil import IST
+from execution.kite import KiteHistoricalSource, kite_client
+from execution.simulator import SimulatedMarket, SimulatorConfig
+from execution.sources.files import ImportResult, import_candles
+from models.lake import Lake
+
+__all__ = [
+    "DayCandles",
+    "FileMarketData",
+    "KiteMarketData",
+    "LakeResource",
+    "MarketDataResource",
+    "QualityResource",
+    "SimulatorMarketData",
+]
+
+ONE_MINUTE = timedelta(minutes=1)
+NIFTY_50 = "NIFTY 50"
+
+
+@dataclass(frozen=True)
+class DayCandles:
+    """One trading day of 1-minute candles (a valid ``CandleFrame``) and the rows rejected on the
+    way in, each with a ``reason`` (kept as dead letters, never silently dropped)."""
+
+    candles: pl.DataFrame
+    rejected: pl.DataFrame = field(default_factory=pl.DataFrame)
+    notes: tuple[str, ...] = ()
+
+
+class LakeResource(ConfigurableResource):
+    """The Parquet lake (``var/lake`` by default)."""
+
+    root: str
+
+    def lake(self) -> Lake:
+        return Lake(Path(self.root))
+
+
+class MarketDataResource(ConfigurableResource, ABC):
+    """Market data for one NSE trading day, whatever the source."""
+
+    @abstractmethod
+    def instruments(self, day: date) -> list[Instrument]:
+        """The instruments dump as of ``day``."""
+
+    @abstractmethod
+    def day_candles(self, day: date) -> DayCandles:
+        """The day's 1-minute candles of every instrument in the universe."""
+
+    @abstractmethod
+    def option_chain(self, day: date) -> pl.DataFrame:
+        """Option-chain snapshots of ``day`` (may be empty where the source has none)."""
+
+
+class SimulatorMarketData(MarketDataResource):
+    """The embedded, seeded market simulator (see docs/simulator.md). Simulated, not market data."""
+
+    seed: int
+    start: str
+    end: str
+
+    def _market(self) -> SimulatedMarket:
+        return _simulated_market(
+            self.seed, date.fromisoformat(self.start), date.fromisoformat(self.end)
+        )
+
+    def instruments(self, day: date) -> list[Instrument]:
+        return list(self._market().instruments(day))
+
+    def day_candles(self, day: date) -> DayCandles:
+        return DayCandles(self._market().day_candles(day))
+
+    def option_chain(self, day: date) -> pl.DataFrame:
+        return self._market().option_chain(day)
+
+
+@lru_cache(maxsize=4)
+def _simulated_market(seed: int, start: date, end: date) -> SimulatedMarket:
+    # Building a market plans every day of the range; reuse it across assets and partitions.
+    return SimulatedMarket(SimulatorConfig(seed=seed, start=start, end=end))
+
+
+class KiteMarketData(MarketDataResource):
+    """Kite's historical API through the real ``kiteconnect`` client.
+
+    Historical option chains do not exist on Kite (quotes are live), so ``option_chain`` returns
+    today's chain only for today's partition and an empty frame otherwise.
+    """
+
+    api_key: str
+    access_token: str
+    universe: list[str]
+    root: str | None = None
+
+    def _source(self) -> KiteHistoricalSource:
+        client = kite_client(self.api_key, self.access_token, root=self.root)
+        return KiteHistoricalSource(client, SystemClock())
+
+    def instruments(self, day: date) -> list[Instrument]:
+        return list(self._source().instruments(datetime.combine(day, time(9, 0), IST)))
+
+    def day_candles(self, day: date) -> DayCandles:
+        source = self._source()
+        session = NseCalendar.default().session(day)
+        if session is None:
+            return DayCandles(_empty_candles(), notes=(f"{day} is not an NSE session",))
+        wanted = {NIFTY_50, *self.universe}
+        tokens = [
+            i.instrument_token
+            for i in source.instruments(session.open)
+            if i.exchange is Exchange.NSE and i.tradingsymbol in wanted
+        ]
+        frames = [
+            source.candles(token, session.open, session.close, ONE_MINUTE) for token in tokens
+        ]
+        return DayCandles(pl.concat(frames) if frames else _empty_candles())
+
+    def option_chain(self, day: date) -> pl.DataFrame:
+        calendar = NseCalendar.default()
+        source = self._source()
+        return source.option_chain("NIFTY", calendar.weekly_expiry(day))
+
+
+class FileMarketData(MarketDataResource):
+    """The user's candle files (CSV/Parquet), imported with a preset or auto-detected mapping."""
+
+    path: str
+    preset: str | None = None
+
+    def _imports(self) -> tuple[ImportResult, ...]:
+        return _imported_files(Path(self.path), self.preset)
+
+    def instruments(self, day: date) -> list[Instrument]:
+        symbols: dict[int, str] = {}
+        for result in self._imports():
+            symbols.update(result.symbol_by_token)
+        return [_file_instrument(token, symbol) for token, symbol in sorted(symbols.items())]
+
+    def day_candles(self, day: date) -> DayCandles:
+        imports = self._imports()
+        candles = [
+            result.candles.filter(
+                pl.col("ts_event").dt.convert_time_zone("Asia/Kolkata").dt.date() == day
+            )
+            for result in imports
+        ]
+        rejected = [r.rejected.with_columns(pl.lit(r.source).alias("source")) for r in imports]
+        notes = tuple(w for r in imports for w in r.warnings)
+        return DayCandles(
+            pl.concat(candles) if candles else _empty_candles(),
+            pl.concat(rejected, how="diagonal_relaxed") if rejected else pl.DataFrame(),
+            notes,
+        )
+
+    def option_chain(self, day: date) -> pl.DataFrame:
+        return pl.DataFrame()
+
+
+@lru_cache(maxsize=2)
+def _imported_files(path: Path, preset: str | None) -> tuple[ImportResult, ...]:
+    if not path.exists():
+        raise ContractError(
+            "FileMarketData", "path", str(path), "must be an existing file or folder"
+        )
+    files = (
+        sorted(p for p in path.rglob("*") if p.suffix.lower() in {".csv", ".parquet"})
+        if path.is_dir()
+        else [path]
+    )
+    return tuple(import_candles(file, preset) for file in files)
+
+
+def _file_instrument(token: int, symbol: str) -> Instrument:
+    # Candle files carry no instrument master: tick and lot sizes are unknown, so the equity
+    # defaults (0.05, 1) are assumed; index rows get Kite's 0/0.
+    exchange_token, segment = split_instrument_token(token)
+    is_index = segment is SegmentId.INDICES
+    return Instrument(
+        instrument_token=InstrumentToken(token),
+        exchange_token=exchange_token,
+        tradingsymbol=symbol,
+        name=symbol,
+        exchange=Exchange.NSE,
+        segment="INDICES" if is_index else "NSE",
+        instrument_type=InstrumentType.EQ,
+        expiry=None,
+        strike=None,
+        tick_size=0.0 if is_index else 0.05,
+        lot_size=0 if is_index else 1,
+    )
+
+
+def _empty_candles() -> pl.DataFrame:
+    empty: pl.DataFrame = CandleFrame.empty()
+    return empty
+
+
+class QualityResource(ConfigurableResource):
+    """Where data-quality reports and Great Expectations Data Docs are written."""
+
+    reports_dir: str
+
+    def docs_dir(self, table: str, first: date, last: date) -> Path:
+        return Path(self.reports_dir) / "data_docs" / table / f"{first}_{last}"

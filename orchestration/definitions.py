@@ -1,0 +1,114 @@
+"""The Dagster Definitions: the batch side's assets, checks, jobs, schedule and resources.
+
+``dagster dev`` (run from the repo root; ``[tool.dagster]`` in pyproject.toml points here) loads
+``defs``, built from the user's configuration. Tests call :func:`build_definitions` with their own
+config (temp dirs, a seeded simulator).
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the context annotations at runtime.
+
+from dagster import (
+    AssetSelection,
+    Definitions,
+    EnvVar,
+    JobDefinition,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    schedule,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    # What define_asset_job returns; Dagster does not export the name.
+    UnresolvedAssetJobDefinition as UnresolvedAssetJob,
+)
+
+from assets.features import feature_assets
+from assets.market_data import market_data_assets
+from assets.partitions import trading_day_partitions
+from assets.resources import (
+    FileMarketData,
+    KiteMarketData,
+    LakeResource,
+    MarketDataResource,
+    QualityResource,
+    SimulatorMarketData,
+)
+from data_contracts.config import DataSource, KitepilotConfig
+from data_contracts.nse_calendar import NseCalendar
+from data_contracts.timeutil import to_ist
+from models.features import FeatureSet
+from orchestration.settings import load_config
+
+__all__ = ["DAILY_JOB", "INGEST_SCHEDULE", "build_definitions", "defs"]
+
+DAILY_JOB = "daily_market_data"
+INGEST_SCHEDULE = "ingest_after_close"
+
+
+def build_definitions(config: KitepilotConfig) -> Definitions:
+    calendar = NseCalendar.default(override=config.calendar.holidays_file)
+    partitions = trading_day_partitions(calendar)
+    assets = [
+        *market_data_assets(partitions, calendar),
+        *feature_assets(partitions, calendar, FeatureSet(calendar=calendar)),
+    ]
+    daily = define_asset_job(
+        DAILY_JOB,
+        selection=AssetSelection.groups("market_data", "features"),
+        description="Ingest, validate and featurize one trading day.",
+    )
+    return Definitions(
+        assets=assets,
+        jobs=[daily],
+        schedules=[after_close_schedule(daily, calendar)],
+        resources={
+            "market_data": market_data_resource(config),
+            "lake": LakeResource(root=str(config.storage.lake_dir)),
+            "quality": QualityResource(reports_dir=str(config.storage.reports_dir)),
+        },
+    )
+
+
+def market_data_resource(config: KitepilotConfig) -> MarketDataResource:
+    """The market-data source the config chooses (credentials only ever via ``EnvVar``)."""
+    data = config.data
+    if data.source is DataSource.KITE:
+        return KiteMarketData(
+            api_key=EnvVar("KITEPILOT_KITE__API_KEY"),
+            access_token=EnvVar("KITEPILOT_KITE__ACCESS_TOKEN"),
+            universe=list(data.kite_universe),
+            root=config.kite.root,
+        )
+    if data.source is DataSource.FILES:
+        return FileMarketData(path=str(data.files_path), preset=data.files_preset)
+    return SimulatorMarketData(
+        seed=data.simulator_seed,
+        start=data.simulator_start.isoformat(),
+        end=data.simulator_end.isoformat(),
+    )
+
+
+def after_close_schedule(
+    job: JobDefinition | UnresolvedAssetJob, calendar: NseCalendar
+) -> ScheduleDefinition:
+    """Ingest each trading day at 16:15 IST (after the 15:30 close); skip non-trading days."""
+
+    @schedule(
+        name=INGEST_SCHEDULE,
+        job=job,
+        cron_schedule="15 16 * * *",
+        execution_timezone="Asia/Kolkata",
+        description="Ingest the day's market data after the NSE close, on trading days only.",
+    )
+    def ingest_after_close(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        day = to_ist(context.scheduled_execution_time).date()
+        if not calendar.is_trading_day(day):
+            return SkipReason(f"{day} is not an NSE trading day")
+        return RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
+
+    return ingest_after_close
+
+
+defs = build_definitions(load_config())

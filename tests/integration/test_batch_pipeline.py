@@ -1,0 +1,171 @@
+"""The batch side as users run it: the Definitions load, the schedule fires on trading days only,
+and every asset materializes for real (simulator source, temp lake) with all checks passing."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    RunRequest,
+    SkipReason,
+    build_schedule_context,
+)
+
+from assets.partitions import trading_day_partitions
+from data_contracts.config import KitepilotConfig
+from data_contracts.nse_calendar import NseCalendar
+from data_contracts.schemas import CandleFrame, FeatureFrame
+from models.lake import Lake
+from orchestration.definitions import DAILY_JOB, INGEST_SCHEDULE, build_definitions
+from orchestration.settings import load_config
+
+FIRST, LAST = "2026-07-01", "2026-07-29"  # 21 NSE trading days
+
+
+def _config(tmp_path: Path) -> KitepilotConfig:
+    return load_config(
+        environ={
+            "KITEPILOT_STORAGE__LAKE_DIR": str(tmp_path / "lake"),
+            "KITEPILOT_STORAGE__REPORTS_DIR": str(tmp_path / "reports"),
+            "KITEPILOT_DATA__SIMULATOR_START": "2026-06-01",
+            "KITEPILOT_DATA__SIMULATOR_END": "2026-08-31",
+        },
+        dotenv_file=None,
+    )
+
+
+def _run(defs: Definitions, first: str, last: str):
+    job = defs.resolve_job_def(DAILY_JOB)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dagster's beta/preview notices, not our concern here
+        return job.execute_in_process(
+            instance=DagsterInstance.ephemeral(),
+            tags={
+                "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last,
+            },
+            raise_on_error=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def materialized(tmp_path_factory: pytest.TempPathFactory):
+    tmp_path = tmp_path_factory.mktemp("batch")
+    defs = build_definitions(_config(tmp_path))
+    return tmp_path, defs, _run(defs, FIRST, LAST)
+
+
+def test_definitions_load_every_job_and_schedule(tmp_path: Path) -> None:
+    defs = build_definitions(_config(tmp_path))
+
+    keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert keys == {"instruments", "candles_1m", "option_chain_snapshots", "features"}
+    for job in defs.jobs or []:
+        assert defs.resolve_job_def(job.name) is not None
+    assert [s.name for s in defs.schedules or []] == [INGEST_SCHEDULE]
+    assert list(defs.sensors or []) == []
+
+
+def test_module_level_definitions_load() -> None:
+    from orchestration.definitions import defs
+
+    assert defs.resolve_job_def(DAILY_JOB).name == DAILY_JOB
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "expected"),
+    [
+        (datetime(2026, 7, 1, 10, 45, tzinfo=UTC), "2026-07-01"),  # Wednesday 16:15 IST
+        (datetime(2026, 7, 4, 10, 45, tzinfo=UTC), None),  # Saturday
+        (datetime(2026, 10, 2, 10, 45, tzinfo=UTC), None),  # Gandhi Jayanti
+    ],
+)
+def test_schedule_runs_after_the_close_on_trading_days_only(
+    tmp_path: Path, scheduled: datetime, expected: str | None
+) -> None:
+    defs = build_definitions(_config(tmp_path))
+    schedule = defs.resolve_schedule_def(INGEST_SCHEDULE)
+
+    with build_schedule_context(
+        scheduled_execution_time=scheduled, repository_def=defs.get_repository_def()
+    ) as context:
+        result = schedule.evaluate_tick(context)
+
+    requests = result.run_requests or []
+    if expected is None:
+        assert requests == []
+        assert result.skip_message is not None
+    else:
+        assert [r.partition_key for r in requests] == [expected]
+        assert isinstance(requests[0], RunRequest)
+    assert schedule.cron_schedule == "15 16 * * *"
+    assert schedule.execution_timezone == "Asia/Kolkata"
+    assert SkipReason  # the skip path above returns one
+
+
+def test_partitions_are_nse_trading_days() -> None:
+    keys = trading_day_partitions(NseCalendar.default()).get_partition_keys(
+        current_time=datetime(2026, 11, 20, tzinfo=UTC)
+    )
+
+    assert "2026-02-01" in keys  # Budget Sunday special session
+    assert "2026-01-26" not in keys  # Republic Day
+    assert "2026-07-04" not in keys  # a Saturday
+    assert len([k for k in keys if k.startswith("2026-07")]) == 23
+
+
+def test_every_asset_materializes_with_all_checks_passing(materialized) -> None:
+    _, _, result = materialized
+
+    failed = [
+        e.event_specific_data.check_name
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    ]
+    assert result.success
+    assert failed == []
+
+
+def test_lake_holds_every_trading_day_of_every_table(materialized) -> None:
+    tmp_path, _, _ = materialized
+    lake = Lake(tmp_path / "lake")
+    days = [date.fromisoformat(k) for k in _keys(FIRST, LAST)]
+
+    for table in ("instruments", "candles_1m", "option_chain", "features"):
+        assert lake.days(table) == days, table
+    candles = lake.scan("candles_1m", days[0], days[-1]).drop("date").collect()
+    assert len(days) >= 20
+    assert CandleFrame.validate(candles.sort("instrument_token", "ts_event")).height > 0
+    features = lake.scan("features", days[0], days[-1]).drop("date").collect()
+    assert FeatureFrame.validate(features).height > 0
+
+
+def test_rematerializing_a_partition_leaves_row_counts_unchanged(materialized) -> None:
+    tmp_path, defs, _ = materialized
+    lake = Lake(tmp_path / "lake")
+    day = date(2026, 7, 15)
+    before = {t: _height(lake.read(t, day)) for t in ("candles_1m", "features", "option_chain")}
+
+    again = _run(defs, day.isoformat(), day.isoformat())
+
+    assert again.success
+    after = {t: _height(lake.read(t, day)) for t in ("candles_1m", "features", "option_chain")}
+    assert after == before
+    assert all(count > 0 for count in after.values())
+
+
+def _height(frame: pl.DataFrame | None) -> int:
+    return -1 if frame is None else frame.height
+
+
+def _keys(first: str, last: str) -> list[str]:
+    all_keys = trading_day_partitions(NseCalendar.default()).get_partition_keys(
+        current_time=datetime(2026, 11, 20, tzinfo=UTC)
+    )
+    return [k for k in all_keys if first <= k <= last]
