@@ -7,6 +7,7 @@ policy), so the candle checks see the whole range at once.
 
 # No `from __future__ import annotations`: Dagster inspects the context annotations at runtime.
 
+import warnings
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -19,6 +20,7 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     Backoff,
+    BetaWarning,
     MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
@@ -39,6 +41,10 @@ from models.data_quality import (
 )
 
 __all__ = ["CANDLES_TABLE", "REJECTED_TABLE", "market_data_assets"]
+
+# Single-run backfills (one run checks a whole range) are Dagster "beta"; we rely on them
+# deliberately, so the notice would only be noise for users.
+warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_policy.*")
 
 GROUP = "market_data"
 INSTRUMENTS_TABLE = "instruments"

@@ -29,7 +29,14 @@ from models.data_quality import QualityReport, infer_interval, validate_candles
 from models.lake import Lake
 from orchestration.definitions import DAILY_JOB, build_definitions
 
-__all__ = ["import_files", "simulate_days", "store_import", "validate_table"]
+__all__ = [
+    "demo_range",
+    "import_files",
+    "lake_summary",
+    "simulate_days",
+    "store_import",
+    "validate_table",
+]
 
 console = Console()
 CANDLE_FILES = {".csv", ".parquet"}
@@ -192,3 +199,30 @@ def validate_table(
         expected_range=(start, end),
         docs_dir=config.storage.reports_dir / "data_docs" / table / f"{start}_{end}",
     )
+
+
+def demo_range(config: KitepilotConfig, trading_days: int) -> tuple[date, date]:
+    """The last ``trading_days`` trading days of the configured simulator range."""
+    calendar = NseCalendar.default(override=config.calendar.holidays_file)
+    days = [
+        s.date
+        for s in calendar.sessions(config.data.simulator_start, config.data.simulator_end)
+        if s.is_trading_day
+    ]
+    chosen = days[-trading_days:]
+    if not chosen:
+        raise ContractError(
+            "data", "simulator_start", config.data.simulator_start, "must leave a trading day"
+        )
+    return chosen[0], chosen[-1]
+
+
+def lake_summary(config: KitepilotConfig) -> dict[str, tuple[int, int]]:
+    """Days and rows per lake table."""
+    lake = Lake(config.storage.lake_dir)
+    summary = {}
+    for table in ("instruments", "candles_1m", "option_chain", "features"):
+        days = lake.days(table)
+        rows = lake.scan(table, days[0], days[-1]).select(pl.len()).collect().item() if days else 0
+        summary[table] = (len(days), int(rows))
+    return summary

@@ -107,3 +107,14 @@ def test_data_validate_empty_lake_is_a_clear_error(runner: CliRunner) -> None:
 
     assert result.exit_code == 2
     assert "table must have data in the lake" in " ".join(result.output.split())
+
+
+def test_demo_says_honestly_what_is_not_built_yet(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["demo"])
+
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "PAPER mode" in text
+    assert "Not built yet" in text
+    assert "no order is placed yet" in text
+    assert "all asset checks passed" in text

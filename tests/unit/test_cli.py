@@ -170,16 +170,6 @@ def test_calendar_range_backwards_is_a_usage_error(runner: CliRunner) -> None:
     assert "must not be before --from" in result.output
 
 
-def test_demo_says_honestly_what_is_not_built_yet(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["demo"])
-
-    assert result.exit_code == 0, result.output
-    text = " ".join(result.stdout.split())
-    assert "PAPER mode" in text
-    assert "Not built yet" in text
-    assert "no order placed" in text
-
-
 def test_installed_script_runs() -> None:
     script = Path(sys.executable).with_name("kitepilot")
     args = ["charges", "--segment", "options", "--buy", "100", "--sell", "120", "--qty", "65"]

@@ -57,7 +57,7 @@ def _chain(
             "expiry": [expiries[i] for i in e],
             "strike": k,
             "option_type": np.where(call, "CE", "PE"),
-            "price": price,
+            "last_price": price,
             "forward": forward,
             "oi": np.full(s.size, 1_000),
             "_vol": vol,
@@ -210,8 +210,8 @@ def test_option_features_price_without_iv_is_nan_and_dropped(
             & (pl.col("ts_event") == victim["ts_event"])
         )
         .then(1.0)
-        .otherwise(pl.col("price"))
-        .alias("price")
+        .otherwise(pl.col("last_price"))
+        .alias("last_price")
     )
 
     # Act
@@ -226,6 +226,67 @@ def test_option_features_price_without_iv_is_nan_and_dropped(
     assert np.isnan(row["delta"])
     kept = small_rank.drop_warmup(built)
     assert kept.height == small_rank.drop_warmup(small_rank.build(chain)).height - 1
+
+
+def test_option_features_without_forward_imply_it_from_put_call_parity(
+    chain: pl.DataFrame, built: pl.DataFrame, small_rank: OptionFeatureSet
+) -> None:
+    # Act: the same chain as the Kite source gives it, without a forward column.
+    implied = small_rank.build(chain.drop("forward"))
+
+    # Assert: parity on exact prices gives the forward back, so the features barely move
+    # (compared where the IV is well defined: vega at least 0.001 point per vol point).
+    usable = built["vega"].is_not_nan() & (built["vega"] > 1e-3)  # polars orders NaN last
+    for name in small_rank.columns:
+        np.testing.assert_allclose(
+            implied[name].filter(usable).to_numpy(),
+            built[name].filter(usable).to_numpy(),
+            rtol=1e-7,
+            atol=1e-9,
+            err_msg=name,
+        )
+
+
+def test_option_features_price_is_mid_quote_when_both_sides_quoted(
+    chain: pl.DataFrame, built: pl.DataFrame, small_rank: OptionFeatureSet
+) -> None:
+    # Arrange: a stale last price, and a book around the model price (one side missing on
+    # some rows, where the last price must be used).
+    true_price = pl.col("last_price")
+    quoted = chain.with_columns(
+        (true_price * 0.99).alias("bid"),
+        pl.when(pl.col("strike") == 24_000.0).then(None).otherwise(true_price * 1.01).alias("ask"),
+        pl.when(pl.col("strike") == 24_000.0)
+        .then(true_price)
+        .otherwise(true_price * 1.1)
+        .alias("last_price"),
+    )
+
+    # Act
+    by_mid = small_rank.build(quoted)
+    by_last = OptionFeatureSet(params=OptionFeatureParams(iv_rank_window=5, price_source="last"))
+    stale = by_last.build(quoted)
+
+    # Assert
+    usable = built["vega"].is_not_nan() & (built["vega"] > 1e-3)  # polars orders NaN last
+    np.testing.assert_allclose(
+        by_mid["iv"].filter(usable).to_numpy(), built["iv"].filter(usable).to_numpy(), atol=1e-8
+    )
+    assert (stale["iv"].filter(usable) - built["iv"].filter(usable)).abs().max() > 1e-3  # type: ignore[operator]
+
+
+def test_option_features_missing_price_gives_no_iv(
+    chain: pl.DataFrame, small_rank: OptionFeatureSet
+) -> None:
+    gaps = chain.with_columns(
+        pl.when(pl.col("strike") == 23_000.0)
+        .then(None)
+        .otherwise(pl.col("last_price"))
+        .alias("last_price")
+    )
+    built = small_rank.build(gaps).join(gaps, on=["instrument_token", "ts_event"])
+    assert built.filter(pl.col("strike") == 23_000.0)["iv"].is_nan().all()
+    assert built.filter(pl.col("strike") == 24_000.0)["iv"].is_not_nan().all()
 
 
 @settings(max_examples=8, deadline=None)
@@ -257,7 +318,8 @@ def test_option_features_latest_of_warmup_window_equals_full_history(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda f: f.drop("forward"), "columns"),
+        (lambda f: f.drop("last_price"), "columns"),
+        (lambda f: f.with_columns(pl.lit(None, dtype=pl.Int64).alias("underlying_token")), "set"),
         (lambda f: f.with_columns(pl.lit("CALL").alias("option_type")), "CE or PE"),
         (lambda f: pl.concat([f, f.head(1)]), "unique"),
         (lambda f: f.with_columns(pl.col("ts_event").dt.replace_time_zone(None)), "tz-aware"),
@@ -277,6 +339,7 @@ def test_option_features_malformed_chain_raises(
         ({"iv_rank_window": 1}, "iv_rank_window"),
         ({"rate": -0.01}, "rate"),
         ({"skew_delta": 1.0}, "skew_delta"),
+        ({"price_source": "close"}, "price_source"),
     ],
 )
 def test_option_feature_params_invalid_raise(change: dict[str, object], field: str) -> None:
