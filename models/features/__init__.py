@@ -1,6 +1,30 @@
-"""The one feature definition: candle features (TA-Lib-exact indicators) and option features."""
+"""The one feature definition: candle features (TA-Lib-exact indicators) and option features.
 
-from models.features.definition import CANDLE_FEATURES, FeatureSet
+See ``docs/features.md`` for every column, the warm-up and the version hash.
+"""
+
+from models.features.definition import (
+    CANDLE_FEATURES,
+    FeatureSet,
+    settle_bars,
+    trading_days_to_expiry,
+)
+from models.features.options import (
+    CHAIN_COLUMNS,
+    OPTION_FEATURES,
+    OptionFeatureParams,
+    OptionFeatureSet,
+)
 from models.features.params import CandleFeatureParams
 
-__all__ = ["CANDLE_FEATURES", "CandleFeatureParams", "FeatureSet"]
+__all__ = [
+    "CANDLE_FEATURES",
+    "CHAIN_COLUMNS",
+    "OPTION_FEATURES",
+    "CandleFeatureParams",
+    "FeatureSet",
+    "OptionFeatureParams",
+    "OptionFeatureSet",
+    "settle_bars",
+    "trading_days_to_expiry",
+]
