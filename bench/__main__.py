@@ -1,4 +1,4 @@
-"""Micro-benchmarks of the hot paths in the contracts layer.
+"""Micro-benchmarks of the hot paths in the contracts layer and the feature code.
 
 Each case runs a fixed amount of work several times and reports the best run (least disturbed by
 the machine), as operations per second. Numbers go to docs/PERFORMANCE.md with the machine's facts.
@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from rich.console import Console
 from rich.table import Table
 
+from bench.features import synthetic_candles, synthetic_option_prices
 from data_contracts.charges import ChargesModel
 from data_contracts.enums import ChargeSegment, Side
 from data_contracts.ids import InstrumentToken
@@ -21,6 +22,8 @@ from data_contracts.instruments import parse_instruments_csv
 from data_contracts.market import Tick
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.pricegrid import round_for_side
+from models.features import CANDLE_FEATURES
+from models.option_math import implied_vol
 
 REPEATS = 5
 T0 = datetime(2026, 8, 18, 3, 45, tzinfo=UTC)
@@ -89,12 +92,16 @@ def _best(work: Callable[[], object]) -> float:
 def main() -> None:
     csv_rows = 40_000
     csv_text = _instrument_csv(csv_rows)
+    candles = synthetic_candles(20, 20_000)
+    iv_inputs = synthetic_option_prices(100_000)
     cases: list[tuple[str, int, Callable[[], object]]] = [
         ("Tick construction (validated)", 100_000, lambda: _ticks(100_000)),
         ("NseCalendar.is_open", 100_000, lambda: _calendar(100_000)),
         ("charges round trip (options)", 20_000, lambda: _charges(20_000)),
         ("price rounded to tick (BUY)", 100_000, lambda: _rounding(100_000)),
         ("instruments CSV rows parsed", csv_rows, lambda: parse_instruments_csv(csv_text)),
+        ("candle feature rows built", candles.height, lambda: CANDLE_FEATURES.build(candles)),
+        ("implied vols solved (Black-76)", 100_000, lambda: implied_vol(*iv_inputs)),
     ]
     table = Table(
         title=f"kitepilot benchmarks — Python {platform.python_version()}, best of {REPEATS}"

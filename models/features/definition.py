@@ -138,7 +138,7 @@ class FeatureSet:
         ``candles`` needs ``instrument_token, ts_event, high, low, close, volume`` (a CandleFrame
         has them); rows are sorted by ``(instrument_token, ts_event)`` here if they are not.
         Each instrument is computed on its own rows only, in time order, whole instruments about
-        ``slice_rows`` rows at a time (a memory knob; the result does not depend on it).
+        ``slice_rows`` rows at a time (a speed and memory knob; the result does not depend on it).
         """
         integer("FeatureSet", "slice_rows", slice_rows, minimum=1)
         p = self.params
@@ -244,7 +244,8 @@ def _prepared(candles: pl.DataFrame) -> pl.DataFrame:
     if not isinstance(ts_type, pl.Datetime) or ts_type.time_zone is None:
         raise ContractError("FeatureSet", "ts_event", ts_type, "must be a tz-aware Datetime")
     frame = candles.select(
-        *KEY_COLUMNS,
+        pl.col(_BY).cast(pl.Int64),
+        pl.col("ts_event").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
         *(pl.col(name).cast(dtype) for name, dtype in _REQUIRED.items() if name != _BY),
     )
     token, ts = pl.col(_BY), pl.col("ts_event")

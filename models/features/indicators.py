@@ -21,11 +21,12 @@ The recursions are TA-Lib's exactly, including its seeding:
 
 How it runs: shifts are taken over the whole column and masked by the row number within the
 instrument (a lag that reaches into the previous instrument is null), which is exact and needs no
-grouping. Rolling windows and recursions are grouped by instrument; a recursion is an
-``ewm_mean(adjust=False).over(instrument_token)`` of a column that is null before the seed row and
-holds the seed there. Intermediate results are materialised in eager stages (polars' streaming
-engine gains nothing on window functions and costs more), so no sub-expression runs twice and the
-expressions of one stage run in parallel.
+grouping. Rolling windows and recursions are grouped by instrument (``.over``), or not grouped at
+all when the frame holds one instrument; a recursion is an ``ewm_mean(adjust=False)`` of a column
+that is null before the seed row and holds the seed there. Seeds are left-to-right running sums
+scaled by a reciprocal, so grouped and single-instrument frames give the same bits. Intermediate
+results are materialised in eager stages (polars' streaming engine gains nothing on window
+functions and costs more), so no sub-expression runs twice.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ def classic_indicators(candles: pl.DataFrame, p: CandleFeatureParams) -> pl.Data
     change = close - prev_close
     slow_row = p.ema_slow - 1
     frame = frame.with_columns(
+        # On an instrument's first row (no previous close) this is the bar's range; no seed uses it.
         (pl.max_horizontal(high, prev_close) - pl.min_horizontal(low, prev_close)).alias("_tr"),
         change.clip(lower_bound=0.0).alias("_gain"),
         (-change).clip(lower_bound=0.0).alias("_loss"),
@@ -240,12 +242,11 @@ def classic_indicators(candles: pl.DataFrame, p: CandleFeatureParams) -> pl.Data
     gain, loss = pl.col("_avg_gain"), pl.col("_avg_loss")
     tr_sum = pl.col("_tr_sum")
     has_range = (tr_sum * n).abs() >= TALIB_ZERO  # TA-Lib tests the sum itself
+    done = ("ema_fast", "ema_slow", "atr", "roc", *(expr.meta.output_name() for expr in windowed))
     frame = frame.select(
         *keep,
         ROW,
-        *INDICATOR_COLUMNS[:2],
-        "atr",
-        *INDICATOR_COLUMNS[8:],
+        *done,
         (pl.col("_macd_fast") - pl.col("ema_slow")).alias("macd"),
         pl.when((gain + loss).abs() < TALIB_ZERO)
         .then(0.0)
