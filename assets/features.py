@@ -9,6 +9,7 @@ trading days' candles from the lake; rows still inside the warm-up are dropped, 
 import math
 from collections.abc import Iterator
 from datetime import date
+from typing import Protocol
 
 import pandera.polars as pa
 import polars as pl
@@ -29,42 +30,95 @@ from assets.market_data import CANDLES_TABLE
 from assets.partitions import partition_day
 from assets.resources import LakeResource
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import FeatureFrame
+from data_contracts.schemas import UTC_TIMESTAMP, FeatureFrame
 from data_contracts.timeutil import IST
-from models.features import FeatureSet
 
-__all__ = ["FEATURES_TABLE", "feature_assets", "history_start"]
+__all__ = ["FEATURES_TABLE", "OPTION_FEATURES_TABLE", "feature_assets", "history_start"]
 
 GROUP = "features"
 FEATURES_TABLE = "features"
+OPTION_FEATURES_TABLE = "option_features"
+OPTION_CHAIN_TABLE = "option_chain"
 REGULAR_SESSION_BARS = 375  # 09:15-15:30 in 1-minute bars
 
 
-def history_start(calendar: NseCalendar, day: date, warmup_bars: int) -> date:
-    """The first trading day whose candles a feature build for ``day`` needs: enough whole
-    sessions before ``day`` to cover ``warmup_bars`` (plus one for short sessions)."""
+class _FeatureSet(Protocol):
+    """What the asset needs of a feature set (``FeatureSet`` and ``OptionFeatureSet`` both)."""
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
+    @property
+    def warmup_bars(self) -> int: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def build(self, frame: pl.DataFrame) -> pl.DataFrame: ...
+
+    def drop_warmup(self, features: pl.DataFrame) -> pl.DataFrame: ...
+
+
+def history_start(
+    calendar: NseCalendar, day: date, warmup_rows: int, rows_per_session: int
+) -> date:
+    """The first trading day whose rows a feature build for ``day`` needs: enough whole sessions
+    before ``day`` to cover ``warmup_rows`` (plus one for short sessions)."""
     first = day
-    for _ in range(math.ceil(warmup_bars / REGULAR_SESSION_BARS) + 1):
+    for _ in range(math.ceil(warmup_rows / max(rows_per_session, 1)) + 1):
         first = calendar.previous_session(first).date
     return first
 
 
 def feature_assets(
-    partitions: PartitionsDefinition, calendar: NseCalendar, feature_set: FeatureSet
+    partitions: PartitionsDefinition,
+    calendar: NseCalendar,
+    candle_features: _FeatureSet,
+    option_features: _FeatureSet,
 ) -> list[AssetsDefinition]:
-    """The feature assets over ``partitions``, built from ``feature_set``."""
+    """The feature assets over ``partitions``: candle features and option-chain features."""
+    return [
+        _feature_asset(
+            FEATURES_TABLE,
+            CANDLES_TABLE,
+            candle_features,
+            calendar,
+            partitions,
+            "Candle features (EMA, MACD, RSI, ADX, Bollinger, z-score, ROC, ATR, volatility, "
+            "volume, calendar) per instrument and bar, after warm-up.",
+        ),
+        _feature_asset(
+            OPTION_FEATURES_TABLE,
+            "option_chain_snapshots",
+            option_features,
+            calendar,
+            partitions,
+            "Option features (Black-76 IV and greeks, ATM IV, IV rank, 25-delta skew) per "
+            "option and chain snapshot, after warm-up.",
+            source_table=OPTION_CHAIN_TABLE,
+        ),
+    ]
+
+
+def _feature_asset(
+    name: str,
+    upstream: str,
+    feature_set: _FeatureSet,
+    calendar: NseCalendar,
+    partitions: PartitionsDefinition,
+    description: str,
+    source_table: str | None = None,
+) -> AssetsDefinition:
+    table = source_table or upstream
 
     @asset(
-        name=FEATURES_TABLE,
+        name=name,
         group_name=GROUP,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
-        deps=[CANDLES_TABLE],
-        check_specs=[AssetCheckSpec("feature_frame_valid", asset=FEATURES_TABLE, blocking=True)],
-        description=(
-            "Candle features (EMA, MACD, RSI, ADX, Bollinger, z-score, ROC, ATR, volatility, "
-            "volume, calendar) per instrument and bar, after warm-up."
-        ),
+        deps=[upstream],
+        check_specs=[AssetCheckSpec("feature_frame_valid", asset=name, blocking=True)],
+        description=description,
     )
     def features(
         context: AssetExecutionContext, lake: LakeResource
@@ -74,15 +128,21 @@ def feature_assets(
         short_history: list[str] = []
         for key in context.partition_keys:
             day = partition_day(key)
-            start = history_start(calendar, day, feature_set.warmup_bars)
-            history = store.scan(CANDLES_TABLE, start, day).drop("date").collect()
-            built = feature_set.drop_warmup(feature_set.build(history))
-            today = built.filter(pl.col("ts_event").dt.convert_time_zone(str(IST)).dt.date() == day)
-            if store.read(CANDLES_TABLE, start) is None:
+            today = store.read(table, day)
+            per_session = (
+                today.select(pl.col("ts_event").n_unique()).item() if today is not None else 0
+            )
+            start = history_start(calendar, day, feature_set.warmup_bars, per_session)
+            history = store.scan(table, start, day).drop("date").collect()
+            built = (
+                feature_set.drop_warmup(feature_set.build(history)) if history.height else history
+            )
+            rows = built.filter(_on_day(day)) if built.height else _empty(feature_set)
+            if store.read(table, start) is None:
                 short_history.append(key)
-            store.write(FEATURES_TABLE, day, today)
-            written.append(today)
-        frame = pl.concat(written) if written else pl.DataFrame()
+            store.write(name, day, rows)
+            written.append(rows)
+        frame = pl.concat(written) if written else _empty(feature_set)
         yield MaterializeResult(
             metadata={
                 "rows": frame.height,
@@ -92,19 +152,34 @@ def feature_assets(
                 "days_with_short_history": MetadataValue.json(short_history),
             }
         )
-        yield _frame_check(frame)
+        yield _frame_check(name, frame)
 
-    return [features]
+    return features
 
 
-def _frame_check(frame: pl.DataFrame) -> AssetCheckResult:
+def _on_day(day: date) -> pl.Expr:
+    return pl.col("ts_event").dt.convert_time_zone(str(IST)).dt.date() == day
+
+
+def _empty(feature_set: _FeatureSet) -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "instrument_token": pl.Int64,
+            "ts_event": UTC_TIMESTAMP,
+            "feature_version": pl.String,
+            **dict.fromkeys(feature_set.columns, pl.Float64),
+        }
+    )
+
+
+def _frame_check(name: str, frame: pl.DataFrame) -> AssetCheckResult:
     try:
         FeatureFrame.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         return AssetCheckResult(
             check_name="feature_frame_valid",
-            asset_key=FEATURES_TABLE,
+            asset_key=name,
             passed=False,
             severity=AssetCheckSeverity.ERROR,
             metadata={
@@ -114,7 +189,7 @@ def _frame_check(frame: pl.DataFrame) -> AssetCheckResult:
         )
     return AssetCheckResult(
         check_name="feature_frame_valid",
-        asset_key=FEATURES_TABLE,
+        asset_key=name,
         passed=True,
         metadata={"rows": MetadataValue.int(frame.height)},
     )

@@ -221,7 +221,7 @@ def lake_summary(config: KitepilotConfig) -> dict[str, tuple[int, int]]:
     """Days and rows per lake table."""
     lake = Lake(config.storage.lake_dir)
     summary = {}
-    for table in ("instruments", "candles_1m", "option_chain", "features"):
+    for table in ("instruments", "candles_1m", "option_chain", "features", "option_features"):
         days = lake.days(table)
         rows = lake.scan(table, days[0], days[-1]).select(pl.len()).collect().item() if days else 0
         summary[table] = (len(days), int(rows))

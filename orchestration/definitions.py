@@ -38,7 +38,7 @@ from assets.resources import (
 from data_contracts.config import DataSource, KitepilotConfig
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import to_ist
-from models.features import FeatureSet
+from models.features import FeatureSet, OptionFeatureSet
 from orchestration.settings import load_config
 
 __all__ = ["DAILY_JOB", "INGEST_SCHEDULE", "build_definitions", "defs"]
@@ -52,7 +52,7 @@ def build_definitions(config: KitepilotConfig) -> Definitions:
     partitions = trading_day_partitions(calendar)
     assets = [
         *market_data_assets(partitions, calendar),
-        *feature_assets(partitions, calendar, FeatureSet(calendar=calendar)),
+        *feature_assets(partitions, calendar, FeatureSet(calendar=calendar), OptionFeatureSet()),
     ]
     daily = define_asset_job(
         DAILY_JOB,

@@ -65,7 +65,13 @@ def test_definitions_load_every_job_and_schedule(tmp_path: Path) -> None:
     defs = build_definitions(_config(tmp_path))
 
     keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
-    assert keys == {"instruments", "candles_1m", "option_chain_snapshots", "features"}
+    assert keys == {
+        "instruments",
+        "candles_1m",
+        "option_chain_snapshots",
+        "features",
+        "option_features",
+    }
     for job in defs.jobs or []:
         assert defs.resolve_job_def(job.name) is not None
     assert [s.name for s in defs.schedules or []] == [INGEST_SCHEDULE]
@@ -137,13 +143,17 @@ def test_lake_holds_every_trading_day_of_every_table(materialized) -> None:
     lake = Lake(tmp_path / "lake")
     days = [date.fromisoformat(k) for k in _keys(FIRST, LAST)]
 
-    for table in ("instruments", "candles_1m", "option_chain", "features"):
+    for table in ("instruments", "candles_1m", "option_chain", "features", "option_features"):
         assert lake.days(table) == days, table
     candles = lake.scan("candles_1m", days[0], days[-1]).drop("date").collect()
     assert len(days) >= 20
     assert CandleFrame.validate(candles.sort("instrument_token", "ts_event")).height > 0
     features = lake.scan("features", days[0], days[-1]).drop("date").collect()
     assert FeatureFrame.validate(features).height > 0
+    # IV rank needs ~15 sessions of 15-minute chain snapshots: the last days have option features.
+    options = lake.read("option_features", days[-1])
+    assert options is not None
+    assert FeatureFrame.validate(options).height > 0
 
 
 def test_rematerializing_a_partition_leaves_row_counts_unchanged(materialized) -> None:
