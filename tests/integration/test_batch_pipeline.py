@@ -18,11 +18,22 @@ from dagster import (
 )
 
 from assets.partitions import trading_day_partitions
+from assets.resources import (
+    FileMarketData,
+    KiteMarketData,
+    MarketDataResource,
+    SimulatorMarketData,
+)
 from data_contracts.config import KitepilotConfig
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.schemas import CandleFrame, FeatureFrame
 from models.lake import Lake
-from orchestration.definitions import DAILY_JOB, INGEST_SCHEDULE, build_definitions
+from orchestration.definitions import (
+    DAILY_JOB,
+    INGEST_SCHEDULE,
+    build_definitions,
+    market_data_resource,
+)
 from orchestration.settings import load_config
 
 FIRST, LAST = "2026-07-01", "2026-07-29"  # 21 NSE trading days
@@ -179,3 +190,37 @@ def _keys(first: str, last: str) -> list[str]:
         current_time=datetime(2026, 11, 20, tzinfo=UTC)
     )
     return [k for k in all_keys if first <= k <= last]
+
+
+@pytest.mark.parametrize(
+    ("environ", "kind"),
+    [
+        ({}, SimulatorMarketData),
+        (
+            {"KITEPILOT_DATA__SOURCE": "files", "KITEPILOT_DATA__FILES_PATH": "candles/"},
+            FileMarketData,
+        ),
+        (
+            {
+                "KITEPILOT_DATA__SOURCE": "kite",
+                "KITEPILOT_KITE__API_KEY": "apikey4test",
+                "KITEPILOT_KITE__ACCESS_TOKEN": "accesstoken4test",
+            },
+            KiteMarketData,
+        ),
+    ],
+)
+def test_market_data_source_is_chosen_by_config(
+    environ: dict[str, str], kind: type[MarketDataResource]
+) -> None:
+    config = load_config(environ=environ, dotenv_file=None)
+
+    resource = market_data_resource(config)
+
+    assert isinstance(resource, kind)
+    if isinstance(resource, KiteMarketData):
+        # Credentials are resolved from the environment at run time, never baked into the defs.
+        dumped = repr(resource.model_dump())
+        assert "accesstoken4test" not in dumped
+        assert "apikey4test" not in dumped
+        assert "KITEPILOT_KITE__ACCESS_TOKEN" in dumped
