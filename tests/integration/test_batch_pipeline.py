@@ -203,8 +203,8 @@ def _keys(first: str, last: str) -> list[str]:
         (
             {
                 "KITEPILOT_DATA__SOURCE": "kite",
-                "KITEPILOT_KITE__API_KEY": "apikey4test",
-                "KITEPILOT_KITE__ACCESS_TOKEN": "accesstoken4test",
+                "KITEPILOT_KITE__API_KEY": "key-for-test",
+                "KITEPILOT_KITE__ACCESS_TOKEN": "tok-for-test",
             },
             KiteMarketData,
         ),
@@ -221,6 +221,6 @@ def test_market_data_source_is_chosen_by_config(
     if isinstance(resource, KiteMarketData):
         # Credentials are resolved from the environment at run time, never baked into the defs.
         dumped = repr(resource.model_dump())
-        assert "accesstoken4test" not in dumped
-        assert "apikey4test" not in dumped
+        assert "tok-for-test" not in dumped
+        assert "key-for-test" not in dumped
         assert "KITEPILOT_KITE__ACCESS_TOKEN" in dumped
