@@ -47,7 +47,11 @@ DAILY_JOB = "daily_market_data"
 INGEST_SCHEDULE = "ingest_after_close"
 
 
-def build_definitions(config: KitepilotConfig) -> Definitions:
+def build_definitions(
+    config: KitepilotConfig, market_data: MarketDataResource | None = None
+) -> Definitions:
+    """The Definitions for ``config``; ``market_data`` replaces the configured source (tests pass
+    a hand-written fake here)."""
     calendar = NseCalendar.default(override=config.calendar.holidays_file)
     partitions = trading_day_partitions(calendar)
     assets = [
@@ -64,7 +68,7 @@ def build_definitions(config: KitepilotConfig) -> Definitions:
         jobs=[daily],
         schedules=[after_close_schedule(daily, calendar)],
         resources={
-            "market_data": market_data_resource(config),
+            "market_data": market_data or market_data_resource(config),
             "lake": LakeResource(root=str(config.storage.lake_dir)),
             "quality": QualityResource(reports_dir=str(config.storage.reports_dir)),
         },

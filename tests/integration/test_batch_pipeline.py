@@ -4,7 +4,7 @@ and every asset materializes for real (simulator source, temp lake) with all che
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +19,7 @@ from dagster import (
 
 from assets.partitions import trading_day_partitions
 from assets.resources import (
+    DayCandles,
     FileMarketData,
     KiteMarketData,
     MarketDataResource,
@@ -224,3 +225,30 @@ def test_market_data_source_is_chosen_by_config(
         assert "tok-for-test" not in dumped
         assert "key-for-test" not in dumped
         assert "KITEPILOT_KITE__ACCESS_TOKEN" in dumped
+
+
+class _AfterHoursSource(SimulatorMarketData):
+    """The simulator plus one bar closing at 15:45 IST — outside the session, a blocking defect."""
+
+    def day_candles(self, day: date) -> DayCandles:
+        good = super().day_candles(day).candles
+        bad = good.tail(1).with_columns(pl.col("ts_event") + timedelta(minutes=15))
+        return DayCandles(pl.concat([good, bad]).sort("instrument_token", "ts_event"))
+
+
+def test_failed_blocking_check_stops_downstream_features(tmp_path: Path) -> None:
+    bad_source = _AfterHoursSource(seed=7, start="2026-06-01", end="2026-08-31")
+    job = build_definitions(_config(tmp_path), bad_source).resolve_job_def(DAILY_JOB)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = job.execute_in_process(
+            instance=DagsterInstance.ephemeral(), partition_key="2026-07-15", raise_on_error=False
+        )
+
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    lake = Lake(tmp_path / "lake")
+    assert not result.success
+    assert "within_session_hours" in failed
+    assert lake.read("candles_1m", date(2026, 7, 15)) is not None  # stored, and flagged
+    assert lake.read("features", date(2026, 7, 15)) is None  # never built from bad data
