@@ -7,16 +7,59 @@ declared by the feature set in ``models``, so the feature schema checks only key
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar, Final
 
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-__all__ = ["UTC_TIMESTAMP", "CandleFrame", "FeatureFrame", "LabelFrame", "TickFrame"]
+__all__ = [
+    "CANDLE_SCHEMA",
+    "OPTION_CHAIN_SCHEMA",
+    "UTC_TIMESTAMP",
+    "CandleFrame",
+    "FeatureFrame",
+    "LabelFrame",
+    "TickFrame",
+]
 
 UTC_TIMESTAMP = pl.Datetime(time_unit="us", time_zone="UTC")
 _KEY_COLUMNS = ("instrument_token", "ts_event")
+
+CANDLE_SCHEMA: Final[Mapping[str, pl.DataType]] = MappingProxyType(
+    {
+        "instrument_token": pl.Int64(),
+        "ts_event": UTC_TIMESTAMP,
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume": pl.Int64(),
+        "oi": pl.Int64(),
+    }
+)
+"""The column dtypes of a ``CandleFrame``, in order (for building or casting frames)."""
+
+OPTION_CHAIN_SCHEMA: Final[Mapping[str, pl.DataType]] = MappingProxyType(
+    {
+        "ts_event": UTC_TIMESTAMP,
+        "underlying_token": pl.Int64(),
+        "instrument_token": pl.Int64(),
+        "tradingsymbol": pl.String(),
+        "expiry": pl.Date(),
+        "strike": pl.Float64(),
+        "option_type": pl.String(),
+        "last_price": pl.Float64(),
+        "bid": pl.Float64(),
+        "ask": pl.Float64(),
+        "oi": pl.Int64(),
+        "volume": pl.Int64(),
+    }
+)
+"""An option-chain snapshot's columns, as every source returns them (one row per contract and
+snapshot; ``volume`` is the day's cumulative traded quantity, ``oi`` in units)."""
 
 
 class TickFrame(pa.DataFrameModel):

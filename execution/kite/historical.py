@@ -39,7 +39,7 @@ from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import Instrument, parse_instruments_csv
 from data_contracts.nse_calendar import NseCalendar, Session
 from data_contracts.ports import Clock, MarketDataSource
-from data_contracts.schemas import UTC_TIMESTAMP, CandleFrame
+from data_contracts.schemas import CANDLE_SCHEMA, OPTION_CHAIN_SCHEMA, UTC_TIMESTAMP, CandleFrame
 from data_contracts.symbols import parse_symbol
 from data_contracts.timeutil import IST, UTC, require_aware
 from data_contracts.validation import integer, non_empty, positive
@@ -260,19 +260,6 @@ def _bar_close(start: datetime, spec: KiteInterval, closes: _SessionCloses) -> d
 
 # --- candles ----------------------------------------------------------------------------------
 
-CANDLE_SCHEMA: Final[Mapping[str, pl.DataType]] = MappingProxyType(
-    {
-        "instrument_token": pl.Int64(),
-        "ts_event": UTC_TIMESTAMP,
-        "open": pl.Float64(),
-        "high": pl.Float64(),
-        "low": pl.Float64(),
-        "close": pl.Float64(),
-        "volume": pl.Int64(),
-        "oi": pl.Int64(),
-    }
-)
-
 
 def candles_frame(
     rows: Iterable[Mapping[str, Any]],
@@ -430,23 +417,6 @@ _INDEX_SYMBOLS: Final[Mapping[str, str]] = MappingProxyType(
 )
 _CASH_MARKET: Final[Mapping[Exchange, Exchange]] = MappingProxyType(
     {Exchange.NFO: Exchange.NSE, Exchange.BFO: Exchange.BSE}
-)
-
-OPTION_CHAIN_SCHEMA: Final[Mapping[str, pl.DataType]] = MappingProxyType(
-    {
-        "ts_event": UTC_TIMESTAMP,
-        "underlying_token": pl.Int64(),
-        "instrument_token": pl.Int64(),
-        "tradingsymbol": pl.String(),
-        "expiry": pl.Date(),
-        "strike": pl.Float64(),
-        "option_type": pl.String(),
-        "last_price": pl.Float64(),
-        "bid": pl.Float64(),
-        "ask": pl.Float64(),
-        "oi": pl.Int64(),
-        "volume": pl.Int64(),
-    }
 )
 
 

@@ -24,7 +24,7 @@ from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import instrument_token
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import UTC_TIMESTAMP
+from data_contracts.schemas import OPTION_CHAIN_SCHEMA as SHARED_OPTION_CHAIN_SCHEMA
 from data_contracts.symbols import DerivativeSymbol
 from execution.simulator.config import OptionParams, RegimeParams
 from execution.simulator.grid import FloatArray, IntArray, ceil_ticks, from_ticks, to_ticks
@@ -62,18 +62,7 @@ _OI_DAILY_NOISE: Final = 0.05  # log-sd of its day-to-day change
 
 # The chain's columns, shared with the Kite historical source (which has no underlying_price).
 OPTION_CHAIN_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "ts_event": UTC_TIMESTAMP,
-    "underlying_token": pl.Int64(),
-    "instrument_token": pl.Int64(),
-    "tradingsymbol": pl.String(),
-    "expiry": pl.Date(),
-    "strike": pl.Float64(),
-    "option_type": pl.String(),
-    "last_price": pl.Float64(),
-    "bid": pl.Float64(),
-    "ask": pl.Float64(),
-    "oi": pl.Int64(),
-    "volume": pl.Int64(),
+    **SHARED_OPTION_CHAIN_SCHEMA,
     "underlying_price": pl.Float64(),
 }
 OPTION_CHAIN_COLUMNS: Final = tuple(OPTION_CHAIN_SCHEMA)

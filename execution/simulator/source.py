@@ -24,7 +24,7 @@ from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import Instrument
 from data_contracts.market import Tick
 from data_contracts.nse_calendar import NseCalendar, Session
-from data_contracts.schemas import UTC_TIMESTAMP
+from data_contracts.schemas import CANDLE_SCHEMA
 from data_contracts.timeutil import IST, require_aware
 from data_contracts.validation import integer
 from execution.simulator.config import MINUTES_PER_REGULAR_SESSION, SimulatorConfig
@@ -50,16 +50,6 @@ ONE_MINUTE: Final = timedelta(minutes=1)
 ONE_DAY: Final = timedelta(days=1)
 _STOCK_WIDE_SPREAD_SHARE: Final = 0.3  # share of minutes a stock quotes two ticks wide, not one
 
-CANDLE_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "instrument_token": pl.Int64(),
-    "ts_event": UTC_TIMESTAMP,
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Int64(),
-    "oi": pl.Int64(),
-}
 
 _V = TypeVar("_V")
 

@@ -48,7 +48,7 @@ from data_contracts.instruments import (
     segment_id_for,
 )
 from data_contracts.nse_calendar import REGULAR_CLOSE
-from data_contracts.schemas import UTC_TIMESTAMP, CandleFrame
+from data_contracts.schemas import CANDLE_SCHEMA, UTC_TIMESTAMP, CandleFrame
 from data_contracts.timeutil import IST, require_aware
 from models.lake import Lake
 
@@ -87,16 +87,6 @@ _CANDLE_COLUMNS: Final = (
     "volume",
     "oi",
 )
-_CANDLE_SCHEMA: Final = {
-    "instrument_token": pl.Int64(),
-    "ts_event": UTC_TIMESTAMP,
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Int64(),
-    "oi": pl.Int64(),
-}
 _PRICES: Final = ("open", "high", "low", "close")
 _RESERVED: Final = ("row", "reason", "duplicate_of", "_problem")
 # Format directives whose parsed value does not print back to the same text (offsets, fractions).
@@ -1095,7 +1085,7 @@ def synthetic_token(
 
 def empty_candles() -> pl.DataFrame:
     """A CandleFrame with no rows."""
-    return pl.DataFrame(schema=_CANDLE_SCHEMA)
+    return pl.DataFrame(schema=dict(CANDLE_SCHEMA))
 
 
 def _window(owner: str, start: datetime, end: datetime) -> tuple[datetime, datetime]:
