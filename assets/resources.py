@@ -23,8 +23,8 @@ from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import Instrument, split_instrument_token
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import CandleFrame
-from data_contracts.timeutil import IST
+from data_contracts.schemas import OPTION_CHAIN_SCHEMA, CandleFrame
+from data_contracts.timeutil import IST, to_ist
 from execution.kite import KiteHistoricalSource, kite_client
 from execution.simulator import SimulatedMarket, SimulatorConfig
 from execution.sources.files import ImportResult, import_candles
@@ -143,9 +143,9 @@ class KiteMarketData(MarketDataResource):
         return DayCandles(pl.concat(frames) if frames else _empty_candles())
 
     def option_chain(self, day: date) -> pl.DataFrame:
-        calendar = NseCalendar.default()
-        source = self._source()
-        return source.option_chain("NIFTY", calendar.weekly_expiry(day))
+        if day != to_ist(SystemClock().now()).date():
+            return pl.DataFrame(schema=dict(OPTION_CHAIN_SCHEMA))  # past chains do not exist
+        return self._source().option_chain("NIFTY", NseCalendar.default().weekly_expiry(day))
 
 
 class FileMarketData(MarketDataResource):

@@ -252,3 +252,17 @@ def test_failed_blocking_check_stops_downstream_features(tmp_path: Path) -> None
     assert "within_session_hours" in failed
     assert lake.read("candles_1m", date(2026, 7, 15)) is not None  # stored, and flagged
     assert lake.read("features", date(2026, 7, 15)) is None  # never built from bad data
+
+
+def test_kite_source_has_no_option_chain_for_a_past_day() -> None:
+    kite = KiteMarketData(
+        api_key="k",
+        access_token="t",  # noqa: S106 - a dummy; no request is sent
+        universe=[],
+        root="http://127.0.0.1:9",
+    )
+
+    chain = kite.option_chain(date(2024, 7, 1))  # no request is made for a past day
+
+    assert chain.height == 0
+    assert "strike" in chain.columns
