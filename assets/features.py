@@ -6,9 +6,7 @@ trading days' candles from the lake; rows still inside the warm-up are dropped, 
 
 # No `from __future__ import annotations`: Dagster inspects the context annotations at runtime.
 
-import math
 from collections.abc import Iterator
-from datetime import date
 from typing import Protocol
 
 import pandera.polars as pa
@@ -30,16 +28,15 @@ from assets.market_data import CANDLES_TABLE
 from assets.partitions import partition_day
 from assets.resources import LakeResource
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import UTC_TIMESTAMP, FeatureFrame
-from data_contracts.timeutil import IST
+from data_contracts.schemas import UTC_TIMESTAMP, FeatureFrame, ist_date
+from models.features import history_start
 
-__all__ = ["FEATURES_TABLE", "OPTION_FEATURES_TABLE", "feature_assets", "history_start"]
+__all__ = ["FEATURES_TABLE", "OPTION_FEATURES_TABLE", "feature_assets"]
 
 GROUP = "features"
 FEATURES_TABLE = "features"
 OPTION_FEATURES_TABLE = "option_features"
 OPTION_CHAIN_TABLE = "option_chain"
-REGULAR_SESSION_BARS = 375  # 09:15-15:30 in 1-minute bars
 
 
 class _FeatureSet(Protocol):
@@ -57,17 +54,6 @@ class _FeatureSet(Protocol):
     def build(self, frame: pl.DataFrame) -> pl.DataFrame: ...
 
     def drop_warmup(self, features: pl.DataFrame) -> pl.DataFrame: ...
-
-
-def history_start(
-    calendar: NseCalendar, day: date, warmup_rows: int, rows_per_session: int
-) -> date:
-    """The first trading day whose rows a feature build for ``day`` needs: enough whole sessions
-    before ``day`` to cover ``warmup_rows`` (plus one for short sessions)."""
-    first = day
-    for _ in range(math.ceil(warmup_rows / max(rows_per_session, 1)) + 1):
-        first = calendar.previous_session(first).date
-    return first
 
 
 def feature_assets(
@@ -137,7 +123,7 @@ def _feature_asset(
             built = (
                 feature_set.drop_warmup(feature_set.build(history)) if history.height else history
             )
-            rows = built.filter(_on_day(day)) if built.height else _empty(feature_set)
+            rows = built.filter(ist_date() == day) if built.height else _empty(feature_set)
             if store.read(table, start) is None:
                 short_history.append(key)
             store.write(name, day, rows)
@@ -155,10 +141,6 @@ def _feature_asset(
         yield _frame_check(name, frame)
 
     return features
-
-
-def _on_day(day: date) -> pl.Expr:
-    return pl.col("ts_event").dt.convert_time_zone(str(IST)).dt.date() == day
 
 
 def _empty(feature_set: _FeatureSet) -> pl.DataFrame:

@@ -23,7 +23,7 @@ from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import Instrument, split_instrument_token
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import OPTION_CHAIN_SCHEMA, CandleFrame
+from data_contracts.schemas import OPTION_CHAIN_SCHEMA, CandleFrame, ist_date
 from data_contracts.timeutil import IST, to_ist
 from execution.kite import KiteHistoricalSource, kite_client
 from execution.simulator import SimulatedMarket, SimulatorConfig
@@ -165,12 +165,7 @@ class FileMarketData(MarketDataResource):
 
     def day_candles(self, day: date) -> DayCandles:
         imports = self._imports()
-        candles = [
-            result.candles.filter(
-                pl.col("ts_event").dt.convert_time_zone("Asia/Kolkata").dt.date() == day
-            )
-            for result in imports
-        ]
+        candles = [result.candles.filter(ist_date() == day) for result in imports]
         rejected = [r.rejected.with_columns(pl.lit(r.source).alias("source")) for r in imports]
         notes = tuple(w for r in imports for w in r.warnings)
         return DayCandles(

@@ -23,10 +23,18 @@ __all__ = [
     "FeatureFrame",
     "LabelFrame",
     "TickFrame",
+    "ist_date",
 ]
 
 UTC_TIMESTAMP = pl.Datetime(time_unit="us", time_zone="UTC")
 _KEY_COLUMNS = ("instrument_token", "ts_event")
+
+
+def ist_date(column: str = "ts_event") -> pl.Expr:
+    """The IST calendar date (the NSE trading day) of a UTC timestamp column; the lake partitions
+    market data by it."""
+    return pl.col(column).dt.convert_time_zone("Asia/Kolkata").dt.date()
+
 
 CANDLE_SCHEMA: Final[Mapping[str, pl.DataType]] = MappingProxyType(
     {

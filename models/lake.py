@@ -91,6 +91,16 @@ class Lake:
         _fsync_directory(directory.parent)  # a new partition directory is an entry here
         return path
 
+    def upsert_instruments(self, table: str, day: date, frame: pl.DataFrame) -> Path:
+        """Write ``frame`` into a day partition that holds other instruments too: rows of the
+        instruments in ``frame`` are replaced, every other instrument's rows are kept, so merging
+        the same data twice never duplicates a row."""
+        existing = self.read(table, day)
+        if existing is not None:
+            others = existing.filter(~pl.col("instrument_token").is_in(frame["instrument_token"]))
+            frame = pl.concat([others, frame])
+        return self.write(table, day, frame.sort("instrument_token", "ts_event"))
+
     def read(self, table: str, day: date) -> pl.DataFrame | None:
         """The partition as written (without a ``date`` column), or None if it does not exist."""
         path = self.partition_path(table, day)

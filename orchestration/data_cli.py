@@ -23,7 +23,8 @@ from data_contracts.clock import SystemClock
 from data_contracts.config import DataSource, KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.timeutil import IST, to_ist
+from data_contracts.schemas import ist_date
+from data_contracts.timeutil import to_ist
 from execution.sources.files import ImportResult, import_candles
 from models.data_quality import QualityReport, infer_interval, validate_candles
 from models.lake import Lake
@@ -119,22 +120,12 @@ def _table_for(interval: timedelta) -> str:
 
 
 def store_import(lake: Lake, result: ImportResult) -> tuple[str, int]:
-    """Merge an import into the lake's day partitions of its interval (re-importing the same file
-    replaces its rows, never duplicates them); returns the table and the days written."""
+    """Merge an import into the lake's day partitions of its interval; returns the table and the
+    number of days written."""
     table = _table_for(result.interval)
-    candles = result.candles.with_columns(
-        pl.col("ts_event").dt.convert_time_zone(str(IST)).dt.date().alias("_day")
-    )
-    tokens = candles["instrument_token"].unique()
-    days = candles["_day"].unique().sort().to_list()
+    days = result.candles.select(ist_date().unique().sort()).to_series().to_list()
     for day in days:
-        incoming = candles.filter(pl.col("_day") == day).drop("_day")
-        existing = lake.read(table, day)
-        if existing is not None:
-            incoming = pl.concat(
-                [existing.filter(~pl.col("instrument_token").is_in(tokens)), incoming]
-            )
-        lake.write(table, day, incoming.sort("instrument_token", "ts_event"))
+        lake.upsert_instruments(table, day, result.candles.filter(ist_date() == day))
     return table, len(days)
 
 

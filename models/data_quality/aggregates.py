@@ -28,9 +28,9 @@ import polars as pl
 
 from data_contracts.enums import SegmentId
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import UTC_TIMESTAMP
+from data_contracts.schemas import UTC_TIMESTAMP, ist_date
 from models.data_quality.checks import PRICE_COLUMNS, keyed_frame
-from models.data_quality.sessions import SessionGrid, annotate_positions, build_grid, ist_date
+from models.data_quality.sessions import SessionGrid, annotate_positions, build_grid
 from models.data_quality.thresholds import QualityThresholds
 
 __all__ = ["SPLIT_RATIOS", "Aggregates", "build_aggregates"]

@@ -20,9 +20,9 @@ from pandera.errors import SchemaErrors
 
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import UTC_TIMESTAMP, CandleFrame
+from data_contracts.schemas import UTC_TIMESTAMP, CandleFrame, ist_date
 from models.data_quality.report import CheckResult, JsonScalar, Severity, json_rows
-from models.data_quality.sessions import annotate_positions, build_grid, ist_date
+from models.data_quality.sessions import annotate_positions, build_grid
 from models.data_quality.thresholds import STRUCTURAL_CHECKS, QualityThresholds
 
 __all__ = [

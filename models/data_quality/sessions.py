@@ -19,17 +19,15 @@ import polars as pl
 
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar, UnpublishedHolidaysWarning
-from data_contracts.schemas import UTC_TIMESTAMP
+from data_contracts.schemas import UTC_TIMESTAMP, ist_date
 
 __all__ = [
     "POSITIONS",
     "SessionGrid",
     "annotate_positions",
     "build_grid",
-    "ist_date",
 ]
 
-IST_NAME: Final = "Asia/Kolkata"
 _ONE_DAY: Final = dt.timedelta(days=1)
 
 POSITIONS: Final = (
@@ -58,11 +56,6 @@ class SessionGrid:
     sessions: pl.DataFrame
     slots: pl.DataFrame
     breaks: pl.DataFrame
-
-
-def ist_date(column: str = "ts_event") -> pl.Expr:
-    """The IST calendar date of a UTC timestamp column."""
-    return pl.col(column).dt.convert_time_zone(IST_NAME).dt.date()
 
 
 def build_grid(

@@ -6,6 +6,7 @@ See ``docs/features.md`` for every column, the warm-up and the version hash.
 from models.features.definition import (
     CANDLE_FEATURES,
     FeatureSet,
+    history_start,
     settle_bars,
     trading_days_to_expiry,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "FeatureSet",
     "OptionFeatureParams",
     "OptionFeatureSet",
+    "history_start",
     "settle_bars",
     "trading_days_to_expiry",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "SLICE_ROWS",
     "CandleFeatureParams",
     "FeatureSet",
+    "history_start",
     "settle_bars",
     "trading_days_to_expiry",
     "version_hash",
@@ -315,3 +316,14 @@ def trading_days_to_expiry(calendar: NseCalendar, day: dt.date) -> int:
 
 CANDLE_FEATURES: Final = FeatureSet()
 """The feature set every model trains on and the streaming worker computes."""
+
+
+def history_start(
+    calendar: NseCalendar, day: dt.date, warmup_rows: int, rows_per_session: int
+) -> dt.date:
+    """The first trading day whose rows a feature build for ``day`` needs: enough whole sessions
+    before ``day`` to cover ``warmup_rows`` (plus one for short sessions)."""
+    first = day
+    for _ in range(math.ceil(warmup_rows / max(rows_per_session, 1)) + 1):
+        first = calendar.previous_session(first).date
+    return first

@@ -269,3 +269,21 @@ def test_lake_round_trip_preserves_any_frame(
     scanned = lake.scan("prop", day, day).collect()
     assert scanned.drop("date").equals(frame, null_equal=True)
     assert set(scanned["date"].to_list()) <= {day}
+
+
+def test_upsert_instruments_replaces_only_the_incoming_instruments(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    day = date(2026, 7, 1)
+    ts = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)
+
+    def bars(token: int, close: float) -> pl.DataFrame:
+        return pl.DataFrame({"instrument_token": [token], "ts_event": [ts], "close": [close]})
+
+    lake.write("candles_5m", day, pl.concat([bars(1, 10.0), bars(2, 20.0)]))
+
+    lake.upsert_instruments("candles_5m", day, bars(2, 21.0))
+    lake.upsert_instruments("candles_5m", day, bars(2, 21.0))
+
+    stored = lake.read("candles_5m", day)
+    assert stored is not None
+    assert stored.sort("instrument_token")["close"].to_list() == [10.0, 21.0]
