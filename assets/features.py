@@ -124,7 +124,7 @@ def _feature_asset(
                 feature_set.drop_warmup(feature_set.build(history)) if history.height else history
             )
             rows = built.filter(ist_date() == day) if built.height else _empty(feature_set)
-            if store.read(table, start) is None:
+            if not store.partition_path(table, start).exists():
                 short_history.append(key)
             store.write(name, day, rows)
             written.append(rows)

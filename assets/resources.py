@@ -18,10 +18,9 @@ import polars as pl
 from dagster import ConfigurableResource
 
 from data_contracts.clock import SystemClock
-from data_contracts.enums import Exchange, InstrumentType, SegmentId
+from data_contracts.enums import Exchange
 from data_contracts.errors import ContractError
-from data_contracts.ids import InstrumentToken
-from data_contracts.instruments import Instrument, split_instrument_token
+from data_contracts.instruments import Instrument
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.schemas import OPTION_CHAIN_SCHEMA, CandleFrame, ist_date
 from data_contracts.timeutil import IST, to_ist
@@ -158,10 +157,8 @@ class FileMarketData(MarketDataResource):
         return _imported_files(Path(self.path), self.preset)
 
     def instruments(self, day: date) -> list[Instrument]:
-        symbols: dict[int, str] = {}
-        for result in self._imports():
-            symbols.update(result.symbol_by_token)
-        return [_file_instrument(token, symbol) for token, symbol in sorted(symbols.items())]
+        found = {i.instrument_token: i for r in self._imports() for i in r.instruments()}
+        return [found[token] for token in sorted(found)]
 
     def day_candles(self, day: date) -> DayCandles:
         imports = self._imports()
@@ -190,26 +187,6 @@ def _imported_files(path: Path, preset: str | None) -> tuple[ImportResult, ...]:
         else [path]
     )
     return tuple(import_candles(file, preset) for file in files)
-
-
-def _file_instrument(token: int, symbol: str) -> Instrument:
-    # Candle files carry no instrument master: tick and lot sizes are unknown, so the equity
-    # defaults (0.05, 1) are assumed; index rows get Kite's 0/0.
-    exchange_token, segment = split_instrument_token(token)
-    is_index = segment is SegmentId.INDICES
-    return Instrument(
-        instrument_token=InstrumentToken(token),
-        exchange_token=exchange_token,
-        tradingsymbol=symbol,
-        name=symbol,
-        exchange=Exchange.NSE,
-        segment="INDICES" if is_index else "NSE",
-        instrument_type=InstrumentType.EQ,
-        expiry=None,
-        strike=None,
-        tick_size=0.0 if is_index else 0.05,
-        lot_size=0 if is_index else 1,
-    )
 
 
 def _empty_candles() -> pl.DataFrame:

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from data_contracts.enums import Exchange, SegmentId
+from data_contracts.enums import Exchange, InstrumentType, SegmentId
 from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import (
@@ -46,6 +46,7 @@ from data_contracts.instruments import (
     InstrumentMaster,
     instrument_token,
     segment_id_for,
+    split_instrument_token,
 )
 from data_contracts.nse_calendar import REGULAR_CLOSE
 from data_contracts.schemas import CANDLE_SCHEMA, UTC_TIMESTAMP, CandleFrame
@@ -381,6 +382,15 @@ class ImportResult:
     interval: timedelta
     preset: str | None = None
     synthetic_tokens: frozenset[int] = field(default_factory=frozenset)
+
+    def instruments(self) -> list[Instrument]:
+        """An instrument per imported symbol. Candle files carry no instrument master: tick and
+        lot sizes are unknown, so the equity defaults (0.05, 1) are assumed; index rows get
+        Kite's 0/0."""
+        return [
+            _file_instrument(token, symbol)
+            for token, symbol in sorted(self.symbol_by_token.items())
+        ]
 
     @property
     def rows(self) -> int:
@@ -1213,3 +1223,21 @@ class LakeMarketData:
             .sort("ts_event")
             .collect()
         )
+
+
+def _file_instrument(token: int, symbol: str) -> Instrument:
+    exchange_token, segment = split_instrument_token(token)
+    is_index = segment is SegmentId.INDICES
+    return Instrument(
+        instrument_token=InstrumentToken(token),
+        exchange_token=exchange_token,
+        tradingsymbol=symbol,
+        name=symbol,
+        exchange=Exchange.NSE,
+        segment="INDICES" if is_index else "NSE",
+        instrument_type=InstrumentType.EQ,
+        expiry=None,
+        strike=None,
+        tick_size=0.0 if is_index else 0.05,
+        lot_size=0 if is_index else 1,
+    )

@@ -677,3 +677,15 @@ def test_lake_market_data_reads_candles_across_day_partitions(tmp_path: Path) ->
     assert nothing.columns == bars.columns
     with pytest.raises(ContractError, match=r"LakeMarketData\.interval must be 1 min"):
         source.candles(InstrumentToken(token), _utc(2024, 1, 2), _utc(2024, 1, 3), 5 * MINUTE)
+
+
+def test_import_instruments_are_valid_for_indices_and_stocks(shared_fixtures: Path) -> None:
+    index = import_candles(shared_fixtures / "candles/nifty-banknifty-1min-2024/NIFTY_2024.csv")
+    stock = import_candles(shared_fixtures / "candles/nifty50-5min-2026/INFY_5min.csv")
+
+    [nifty] = index.instruments()
+    [infy] = stock.instruments()
+
+    assert (nifty.tradingsymbol, nifty.segment, nifty.is_index) == ("NIFTY 50", "INDICES", True)
+    assert (infy.tradingsymbol, infy.tick_size, infy.lot_size) == ("INFY", 0.05, 1)
+    assert infy.instrument_token in stock.symbol_by_token
