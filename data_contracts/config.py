@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -23,9 +23,12 @@ __all__ = [
     "DEFAULTS_FILE",
     "HIDDEN",
     "ConfigError",
+    "Calibration",
     "ConfigProblem",
     "DataSource",
     "KitepilotConfig",
+    "PromotionMetric",
+    "WindowKind",
     "cross_field_problems",
 ]
 
@@ -66,6 +69,57 @@ class StrategyConfig(_Section):
     equity_take_profit_atr: Annotated[float, Field(gt=0)]
     equity_stop_loss_atr: Annotated[float, Field(gt=0)]
     proposal_ttl_seconds: Seconds
+    equity_max_hold_minutes: PositiveInt
+    option_max_hold_minutes: PositiveInt
+    last_entry_time: time
+
+
+class BacktestConfig(_Section):
+    spread_bps: Annotated[float, Field(ge=0, le=1000)]
+    slippage_bps: Annotated[float, Field(ge=0, le=1000)]
+    limit_buffer_bps: Annotated[float, Field(ge=0, le=1000)]
+    intraday_leverage: Annotated[float, Field(ge=1, le=20)]
+
+
+class WindowKind(StrEnum):
+    EXPANDING = "expanding"
+    ROLLING = "rolling"
+
+
+class Calibration(StrEnum):
+    ISOTONIC = "isotonic"
+    PLATT = "platt"
+
+
+class TrainingConfig(_Section):
+    window: WindowKind
+    train_days: PositiveInt
+    test_days: PositiveInt
+    embargo_minutes: Annotated[int, Field(ge=0)]
+    seed: Annotated[int, Field(ge=0)]
+    n_estimators: PositiveInt
+    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    max_depth: Annotated[int, Field(ge=1, le=16)]
+    early_stopping_rounds: PositiveInt
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.5)]
+    calibration_fraction: Annotated[float, Field(gt=0, lt=0.5)]
+    calibration: Calibration
+    model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    retrain_cron: Annotated[str, Field(pattern=r"^\S+( \S+){4}$")]
+
+
+class PromotionMetric(StrEnum):
+    NET_PNL = "net_pnl"
+    SHARPE = "sharpe"
+    AUC = "auc"
+
+
+class PromotionConfig(_Section):
+    primary_metric: PromotionMetric
+    min_improvement: Annotated[float, Field(ge=0)]
+    min_auc: Annotated[float, Field(ge=0, le=1)]
+    max_calibration_error: Annotated[float, Field(gt=0, le=1)]
+    min_net_pnl: float
 
 
 class LoopsConfig(_Section):
@@ -145,6 +199,9 @@ class KitepilotConfig(_Section):
     capital: PositiveMoney
     risk: RiskConfig
     strategy: StrategyConfig
+    backtest: BacktestConfig
+    training: TrainingConfig
+    promotion: PromotionConfig
     loops: LoopsConfig
     latency: LatencyConfig
     kite: KiteConfig
@@ -233,6 +290,12 @@ def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
             "strategy.option_delta_min",
             f"must be < strategy.option_delta_max ({strategy.option_delta_max:g})",
             strategy.option_delta_min,
+        ),
+        (
+            config.training.validation_fraction + config.training.calibration_fraction < 0.7,
+            "training.validation_fraction",
+            "plus training.calibration_fraction must be < 0.7 (the rest fits the trees)",
+            config.training.validation_fraction,
         ),
         (
             _is_loopback(config.dashboard.host),

@@ -1,0 +1,40 @@
+"""The rules-only baseline: the seed's MACD/RSI strategy, with no model.
+
+Long when the MACD histogram crosses above zero while RSI is between 50 and 70 (momentum, not yet
+overbought); short when it crosses below zero while RSI is between 30 and 50. The side always
+agrees with the trend side of :func:`models.strategies.equity_intraday_entries`, so the baseline
+is a subset of the decision points the model chooses from.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from models.features import FeatureSet
+
+__all__ = ["RSI_BANDS", "macd_rsi_signals"]
+
+# (long lower, long upper, short lower, short upper) RSI bounds.
+RSI_BANDS: Final = (50.0, 70.0, 30.0, 50.0)
+
+
+def macd_rsi_signals(features: pl.DataFrame, feature_set: FeatureSet) -> pl.DataFrame:
+    """``instrument_token, ts_event, rules_signal``: True where the rules take the trade.
+
+    The crossing compares each bar with the same instrument's previous bar in ``features`` (sorted
+    by time here); an instrument's first row has no previous bar and never signals.
+    """
+    rsi = f"rsi_{feature_set.params.rsi}"
+    long_low, long_high, short_low, short_high = RSI_BANDS
+    hist = pl.col("macd_hist_rel")
+    previous = hist.shift(1).over("instrument_token")
+    crossed_up = (previous < 0) & (hist >= 0)
+    crossed_down = (previous >= 0) & (hist < 0)
+    signal = (crossed_up & pl.col(rsi).is_between(long_low, long_high)) | (
+        crossed_down & pl.col(rsi).is_between(short_low, short_high)
+    )
+    return features.sort("instrument_token", "ts_event").select(
+        "instrument_token", "ts_event", signal.fill_null(False).alias("rules_signal")
+    )

@@ -1,0 +1,171 @@
+"""Equity intraday entries and the MACD/RSI rules baseline."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from data_contracts.errors import ContractError
+from data_contracts.nse_calendar import NseCalendar
+from data_contracts.schemas import UTC_TIMESTAMP
+from data_contracts.timeutil import IST
+from models.features import CANDLE_FEATURES
+from models.strategies import EquityIntradayParams, equity_intraday_entries, macd_rsi_signals
+
+DAY = dt.date(2026, 8, 18)  # a regular Tuesday session
+STOCK, INDEX = 738561, 256265
+
+
+def _at(hour: int, minute: int) -> dt.datetime:
+    return dt.datetime.combine(DAY, dt.time(hour, minute), tzinfo=IST).astimezone(dt.UTC)
+
+
+def _frames(times: list[dt.datetime], hist: list[float], close: float = 1500.0):
+    tokens = [STOCK] * len(times)
+    features = pl.DataFrame(
+        {
+            "instrument_token": tokens,
+            "ts_event": times,
+            "atr_14_rel": [0.001] * len(times),
+            "macd_hist_rel": hist,
+        },
+        schema_overrides={"ts_event": UTC_TIMESTAMP},
+    )
+    candles = pl.DataFrame(
+        {"instrument_token": tokens, "ts_event": times, "close": [close] * len(times)},
+        schema_overrides={"ts_event": UTC_TIMESTAMP},
+    )
+    instruments = pl.DataFrame(
+        {
+            "instrument_token": [STOCK, INDEX],
+            "instrument_type": ["EQ", "EQ"],  # Kite lists the index as EQ, segment INDICES
+            "segment": ["NSE", "INDICES"],
+            "tick_size": [0.05, 0.05],
+            "lot_size": [1, 1],
+        }
+    )
+    return features, candles, instruments
+
+
+def _entries(times, hist):
+    features, candles, instruments = _frames(times, hist)
+    return equity_intraday_entries(
+        features,
+        candles,
+        instruments,
+        feature_set=CANDLE_FEATURES,
+        params=EquityIntradayParams(),
+        calendar=NseCalendar.default(),
+    )
+
+
+def test_entries_long_on_positive_histogram_take_atr_multiples_on_the_tick_grid():
+    entries = _entries([_at(10, 0)], [0.0002])
+
+    row = entries.row(0, named=True)
+    # ATR = 0.001 x 1500 = 1.5: TP = 1500 + 2 x 1.5, SL = 1500 - 1 x 1.5
+    assert (row["direction"], row["take_profit"], row["stop_loss"]) == (1, 1503.0, 1498.5)
+    assert row["exit_deadline"] == _at(10, 30)
+    assert row["deadline_reason"] == "time"
+    assert (row["segment"], row["lot_size"], row["lots"]) == ("intraday", 1, None)
+
+
+def test_entries_short_on_negative_histogram_mirror_the_exits():
+    row = _entries([_at(10, 0)], [-0.0002]).row(0, named=True)
+
+    assert (row["direction"], row["take_profit"], row["stop_loss"]) == (-1, 1497.0, 1501.5)
+
+
+def test_entries_near_the_close_end_at_the_mis_square_off():
+    row = _entries([_at(15, 0)], [0.1]).row(0, named=True)
+
+    assert row["exit_deadline"] == _at(15, 20)
+    assert row["deadline_reason"] == "square_off"
+
+
+def test_entries_after_the_last_entry_time_are_not_decision_points():
+    entries = _entries([_at(15, 1), _at(15, 10)], [0.1, 0.1])
+
+    assert entries.is_empty()
+
+
+def test_entries_skip_instruments_that_are_not_nse_equities():
+    features, candles, instruments = _frames([_at(10, 0)], [0.1])
+    features = features.with_columns(pl.lit(INDEX).alias("instrument_token"))
+    candles = candles.with_columns(pl.lit(INDEX).alias("instrument_token"))
+
+    entries = equity_intraday_entries(
+        features,
+        candles,
+        instruments,
+        feature_set=CANDLE_FEATURES,
+        params=EquityIntradayParams(),
+        calendar=NseCalendar.default(),
+    )
+
+    assert entries.is_empty()
+
+
+def test_entries_without_the_atr_feature_raise_naming_it():
+    features, candles, instruments = _frames([_at(10, 0)], [0.1])
+
+    with pytest.raises(ContractError, match="atr_14_rel"):
+        equity_intraday_entries(
+            features.drop("atr_14_rel"),
+            candles,
+            instruments,
+            feature_set=CANDLE_FEATURES,
+            params=EquityIntradayParams(),
+            calendar=NseCalendar.default(),
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("take_profit_atr", 0.0), ("stop_loss_atr", -1.0), ("max_hold_minutes", 0)],
+)
+def test_params_out_of_range_raise_naming_the_field(field, value):
+    with pytest.raises(ContractError, match=field):
+        EquityIntradayParams(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("hist", "rsi", "expected"),
+    [
+        ([-0.1, 0.1], [55.0, 60.0], [False, True]),  # crosses up, RSI in 50-70
+        ([-0.1, 0.1], [75.0, 75.0], [False, False]),  # crosses up, overbought
+        ([0.1, -0.1], [45.0, 40.0], [False, True]),  # crosses down, RSI in 30-50
+        ([0.1, -0.1], [20.0, 20.0], [False, False]),  # crosses down, oversold
+        ([0.1, 0.2], [60.0, 60.0], [False, False]),  # no crossing
+    ],
+)
+def test_macd_rsi_signals_fire_only_on_a_confirmed_crossing(hist, rsi, expected):
+    features = pl.DataFrame(
+        {
+            "instrument_token": [STOCK, STOCK],
+            "ts_event": [_at(10, 0), _at(10, 1)],
+            "macd_hist_rel": hist,
+            "rsi_14": rsi,
+        },
+        schema_overrides={"ts_event": UTC_TIMESTAMP},
+    )
+
+    signals = macd_rsi_signals(features, CANDLE_FEATURES)
+
+    assert signals["rules_signal"].to_list() == expected
+
+
+def test_macd_rsi_signals_never_cross_between_instruments():
+    features = pl.DataFrame(
+        {
+            "instrument_token": [STOCK, INDEX],
+            "ts_event": [_at(10, 0), _at(10, 0)],
+            "macd_hist_rel": [0.1, -0.1],
+            "rsi_14": [40.0, 40.0],
+        },
+        schema_overrides={"ts_event": UTC_TIMESTAMP},
+    )
+
+    assert not macd_rsi_signals(features, CANDLE_FEATURES)["rules_signal"].any()
