@@ -1,0 +1,233 @@
+"""The portfolio: capital, sizing inputs, and which simulated trades a real account could take.
+
+:func:`accept` walks candidate trades in entry-time order (a Python loop over accepted trades and
+exit events, not over bars or every signal) and keeps one open position per instrument, at most
+``max_concurrent`` positions, and margin within capital plus realised P&L.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from data_contracts.enums import ChargeSegment
+from data_contracts.errors import ContractError
+from data_contracts.validation import instance_of, integer, positive
+
+__all__ = ["ACCEPTED", "SKIP_REASONS", "Candidates", "Portfolio", "accept"]
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+_OWNER: Final = "Portfolio"
+ACCEPTED: Final = -1
+# Codes of the reasons a simulated trade is not taken (index into this tuple).
+SKIP_REASONS: Final = ("position_open", "max_concurrent", "insufficient_capital")
+_POSITION_OPEN, _MAX_CONCURRENT, _INSUFFICIENT_CAPITAL = range(3)
+
+
+def _default_leverage() -> Mapping[str, float]:
+    return MappingProxyType({ChargeSegment.INTRADAY.value: 5.0})
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    """The account a backtest trades.
+
+    ``capital``: rupees at the start. ``per_trade_risk``: rupees lost if a stop is hit, which
+    sizes an entry without ``lots``. ``max_concurrent``: open positions across instruments (None:
+    unlimited). ``leverage``: notional per rupee of capital, keyed by ChargeSegment value; a
+    missing segment has 1.0 (the whole notional is blocked).
+    """
+
+    capital: float
+    per_trade_risk: float
+    max_concurrent: int | None = None
+    leverage: Mapping[str, float] = field(default_factory=_default_leverage)
+
+    def __post_init__(self) -> None:
+        positive(_OWNER, "capital", self.capital)
+        positive(_OWNER, "per_trade_risk", self.per_trade_risk)
+        if self.max_concurrent is not None:
+            integer(_OWNER, "max_concurrent", self.max_concurrent, minimum=1)
+        instance_of(_OWNER, "leverage", self.leverage, Mapping)
+        allowed = {segment.value for segment in ChargeSegment}
+        for segment, value in self.leverage.items():
+            if segment not in allowed:
+                rule = f"keys must be one of {{{', '.join(sorted(allowed))}}}"
+                raise ContractError(_OWNER, "leverage", segment, rule)
+            positive(_OWNER, "leverage", value, subject=str(segment))
+        # Frozen in content as well as in its attributes.
+        object.__setattr__(self, "leverage", MappingProxyType(dict(self.leverage)))
+
+    def leverage_of(self, segment: str) -> float:
+        return float(self.leverage.get(segment, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Simulated trades, one element each: entry and exit times (any sortable int64 clock),
+    instrument, margin blocked while open, and net P&L realised at the exit."""
+
+    entry_ts: Ints
+    exit_ts: Ints
+    instrument: Ints
+    margin: Floats
+    net_pnl: Floats
+
+
+def accept(candidates: Candidates, portfolio: Portfolio) -> Ints:
+    """For each candidate, ACCEPTED or the index into SKIP_REASONS of why it was not taken.
+
+    Candidates are considered in entry-time order (ties: input order), and exits at or before an
+    entry's time are released first, so a position closed at a bar frees its slot, cash and
+    instrument for an entry at that bar's close. Each candidate is judged on the state at its own
+    time; the loop runs over events (acceptances, exits), skipping runs of signals in one step.
+    """
+    return _Book(candidates, portfolio).run()
+
+
+class _Book:
+    """An event loop over a heap of exits and of each instrument's next undecided candidate.
+
+    Skipping ahead is exact because the state only tightens between exits. After an acceptance,
+    the instrument's signals before that trade's exit are ``position_open`` (final). After a
+    rejection, free slots and cash can only shrink until the next exit, so the instrument's
+    signals that could not fit now are skipped *provisionally* (kept as ranges, not written); the
+    next exit makes the part before it final and rewinds the instrument to its first skipped
+    signal at or after the exit, which is judged again on the new state.
+    """
+
+    def __init__(self, candidates: Candidates, portfolio: Portfolio) -> None:
+        c = self.candidates = candidates
+        self.portfolio = portfolio
+        n = len(c.entry_ts)
+        order = np.lexsort((np.arange(n), c.entry_ts))
+        self.rank = np.empty(n, dtype=np.int64)
+        self.rank[order] = np.arange(n)
+        by_instrument = order[np.argsort(c.instrument[order], kind="stable")]
+        cuts = np.flatnonzero(np.diff(c.instrument[by_instrument])) + 1
+        # Per instrument: its candidates in time order, and their entry times.
+        self.queues = np.split(by_instrument, cuts) if n else []
+        self.times = [c.entry_ts[q] for q in self.queues]
+        self.ranks = [self.rank[q] for q in self.queues]
+        self.margins = [_BlockMinima(c.margin[q]) for q in self.queues]
+        self.pointer = [0] * len(self.queues)
+        self.version = [0] * len(self.queues)
+        # Per instrument: provisionally skipped ranges of its queue, with the reason.
+        self.skipped: dict[int, list[tuple[int, int, int]]] = {}
+        self.outcome = np.full(n, ACCEPTED, dtype=np.int64)
+        self.events: list[tuple[int, int, int, int, int]] = []
+        self.open = 0
+        self.cash = float(portfolio.capital)  # capital + realised P&L - margin in use
+        # Rank of the acceptance that filled every slot (None: a slot is free). Until the next
+        # exit, a signal after it is refused for max_concurrent, which comes before capital.
+        self.full_after: int | None = None
+
+    def run(self) -> Ints:
+        for u in range(len(self.queues)):
+            self._schedule(u)
+        while self.events:
+            time, kind, key, u, version = heapq.heappop(self.events)
+            if kind == _EXIT:
+                self._exit(time, key)
+            elif version == self.version[u]:
+                self._decide(u)
+        for u in list(self.skipped):
+            self._finalise(u, before=len(self.queues[u]))
+        return self.outcome
+
+    def _schedule(self, u: int) -> None:
+        at = self.pointer[u]
+        if at < len(self.queues[u]):
+            i = int(self.queues[u][at])
+            event = (int(self.times[u][at]), _ENTRY, int(self.rank[i]), u, self.version[u])
+            heapq.heappush(self.events, event)
+
+    def _finalise(self, u: int, before: int) -> None:
+        """Write the provisional skips of instrument ``u`` up to queue position ``before``."""
+        queue = self.queues[u]
+        for lo, hi, reason in self.skipped.pop(u, []):
+            end = min(hi, before)
+            self.outcome[queue[lo:end]] = reason
+            if reason == _INSUFFICIENT_CAPITAL and self.full_after is not None:
+                full = lo + int(np.searchsorted(self.ranks[u][lo:end], self.full_after))
+                self.outcome[queue[full:end]] = _MAX_CONCURRENT
+
+    def _exit(self, time: int, i: int) -> None:
+        c = self.candidates
+        self.open -= 1
+        self.cash += float(c.margin[i]) + float(c.net_pnl[i])
+        for u in list(self.skipped):
+            first, stop = self.skipped[u][0][0], self.pointer[u]
+            # Skipped signals that come after this exit (at or after its time, and after the
+            # trade's own entry when it exits at the bar it entered) are judged again.
+            rewind = first + max(
+                int(np.searchsorted(self.times[u][first:stop], time)),
+                int(np.searchsorted(self.ranks[u][first:stop], self.rank[i], side="right")),
+            )
+            self._finalise(u, before=rewind)
+            if rewind < self.pointer[u]:
+                self.pointer[u] = rewind
+                self.version[u] += 1
+                self._schedule(u)
+        self.full_after = None
+
+    def _decide(self, u: int) -> None:
+        c, queue, at = self.candidates, self.queues[u], self.pointer[u]
+        i = int(queue[at])
+        limit = self.portfolio.max_concurrent
+        if limit is not None and self.open >= limit:
+            resume, reason = len(queue), _MAX_CONCURRENT
+        elif c.margin[i] > self.cash:
+            # The next signal that fits the cash free now; none before it can fit until an exit.
+            resume, reason = (
+                self.margins[u].first_at_or_below(at + 1, self.cash),
+                _INSUFFICIENT_CAPITAL,
+            )
+        else:
+            self._finalise(u, before=at)
+            self.open += 1
+            self.cash -= float(c.margin[i])
+            if limit is not None and self.open >= limit:
+                self.full_after = int(self.rank[i])
+            heapq.heappush(self.events, (int(c.exit_ts[i]), _EXIT, i, -1, -1))
+            resume = max(at + 1, int(np.searchsorted(self.times[u], c.exit_ts[i])))
+            self.outcome[queue[at + 1 : resume]] = _POSITION_OPEN
+            self.pointer[u] = resume
+            self._schedule(u)
+            return
+        self.skipped.setdefault(u, []).append((at, resume, reason))
+        self.pointer[u] = resume
+        self._schedule(u)
+
+
+_EXIT, _ENTRY = 0, 1  # at equal times exits go first
+_BLOCK = 128
+
+
+class _BlockMinima:
+    """The first position at or after ``start`` whose value is <= a level, in a few numpy calls:
+    the rest of ``start``'s block, then the minima of the later blocks, then the block found."""
+
+    def __init__(self, values: Floats) -> None:
+        self.values = values
+        self.minima = np.minimum.reduceat(values, np.arange(0, len(values), _BLOCK))
+
+    def first_at_or_below(self, start: int, level: float) -> int:
+        size = len(self.values)
+        block = start // _BLOCK
+        head = self.values[start : min(size, (block + 1) * _BLOCK)]
+        if len(head) and head.min() <= level:
+            return start + int(np.argmax(head <= level))
+        later = self.minima[block + 1 :] <= level
+        if not later.any():
+            return size
+        first = (block + 1 + int(np.argmax(later))) * _BLOCK
+        return first + int(np.argmax(self.values[first : first + _BLOCK] <= level))

@@ -1,0 +1,197 @@
+"""Specification of portfolio acceptance: one position per instrument, max_concurrent, capital;
+the event loop equals judging every signal in time order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from data_contracts.schemas import UTC_TIMESTAMP
+from models.backtest import FillModel, Portfolio, run_backtest
+from models.backtest.portfolio import ACCEPTED, SKIP_REASONS, Candidates, accept
+
+T0 = dt.datetime(2025, 6, 16, 3, 46, tzinfo=dt.UTC)
+NO_COSTS = FillModel(spread_bps=0, slippage_bps=0, limit_buffer_bps=10)
+
+
+def reference(c: Candidates, portfolio: Portfolio) -> list[int]:
+    """Every candidate judged in (entry time, input order) on the state at that time."""
+    outcome = [ACCEPTED] * len(c.entry_ts)
+    exits: list[tuple[int, int]] = []
+    busy_until: dict[int, int] = {}
+    cash = portfolio.capital
+    for i in sorted(range(len(c.entry_ts)), key=lambda k: (c.entry_ts[k], k)):
+        while exits and exits[0][0] <= c.entry_ts[i]:
+            _, j = heapq.heappop(exits)
+            cash += c.margin[j] + c.net_pnl[j]
+        if busy_until.get(int(c.instrument[i]), -1) > c.entry_ts[i]:
+            outcome[i] = SKIP_REASONS.index("position_open")
+        elif portfolio.max_concurrent is not None and len(exits) >= portfolio.max_concurrent:
+            outcome[i] = SKIP_REASONS.index("max_concurrent")
+        elif c.margin[i] > cash:
+            outcome[i] = SKIP_REASONS.index("insufficient_capital")
+        else:
+            heapq.heappush(exits, (int(c.exit_ts[i]), i))
+            busy_until[int(c.instrument[i])] = int(c.exit_ts[i])
+            cash -= c.margin[i]
+    return outcome
+
+
+@given(
+    trades=st.lists(
+        st.tuples(
+            st.integers(0, 40),  # entry time
+            st.integers(0, 8),  # holding time
+            st.integers(0, 3),  # instrument
+            st.sampled_from([10.0, 25.0, 40.0, 70.0]),  # margin
+            st.sampled_from([-30.0, -5.0, 0.0, 8.0, 20.0]),  # net P&L
+        ),
+        max_size=60,
+    ),
+    max_concurrent=st.none() | st.integers(1, 3),
+    capital=st.sampled_from([50.0, 100.0, 1e9]),
+)
+def test_accept_any_candidates_equals_judging_every_signal_in_time_order(
+    trades: list[tuple[int, int, int, float, float]], max_concurrent: int | None, capital: float
+) -> None:
+    columns = list(zip(*trades, strict=True)) if trades else [[], [], [], [], []]
+    entry, hold, instrument, margin, pnl = (np.array(c) for c in columns)
+    candidates = Candidates(
+        entry_ts=entry.astype(np.int64),
+        exit_ts=(entry + hold).astype(np.int64),
+        instrument=instrument.astype(np.int64),
+        margin=margin.astype(np.float64),
+        net_pnl=pnl.astype(np.float64),
+    )
+    portfolio = Portfolio(capital=capital, per_trade_risk=1.0, max_concurrent=max_concurrent)
+
+    outcome = accept(candidates, portfolio)
+
+    assert outcome.tolist() == reference(candidates, portfolio)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_accept_long_dense_signal_runs_equal_judging_every_signal(seed: int) -> None:
+    # Thousands of signals per instrument, so the skips cross many blocks of the margin search.
+    rng = np.random.default_rng(seed)
+    n = 3000
+    entry = np.sort(rng.integers(0, 1500, n))
+    candidates = Candidates(
+        entry_ts=entry,
+        exit_ts=entry + rng.integers(0, 20, n),
+        instrument=rng.integers(0, 3, n),
+        margin=rng.choice([10.0, 30.0, 60.0, 200.0], n, p=[0.02, 0.08, 0.2, 0.7]),
+        net_pnl=rng.normal(0, 5, n),
+    )
+    portfolio = Portfolio(capital=100.0, per_trade_risk=1.0, max_concurrent=[None, 2][seed % 2])
+
+    outcome = accept(candidates, portfolio)
+
+    assert outcome.tolist() == reference(candidates, portfolio)
+
+
+# --- through run_backtest -------------------------------------------------------------------------
+
+
+def minute(i: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=i)
+
+
+def flat_bars(tokens: list[int], n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "instrument_token": [t for t in tokens for _ in range(n)],
+            "ts_event": [minute(i) for _ in tokens for i in range(n)],
+            "open": 100.0,
+            "high": 100.1,
+            "low": 99.9,
+            "close": 100.0,
+        },
+        schema_overrides={"ts_event": UTC_TIMESTAMP},
+    )
+
+
+def entries(rows: list[tuple[int, int, int]], lots: int = 10) -> pl.DataFrame:
+    """(token, decision minute, deadline minute): longs that exit at their deadline."""
+    return pl.DataFrame(
+        {
+            "instrument_token": [r[0] for r in rows],
+            "ts_decision": [minute(r[1]) for r in rows],
+            "direction": 1,
+            "take_profit": 110.0,
+            "stop_loss": 90.0,
+            "exit_deadline": [minute(r[2]) for r in rows],
+            "deadline_reason": "time",
+            "lot_size": 1,
+            "tick_size": 0.05,
+            "segment": "intraday",
+            "lots": lots,
+            "id": list(range(len(rows))),
+        },
+        schema_overrides={
+            "ts_decision": UTC_TIMESTAMP,
+            "exit_deadline": UTC_TIMESTAMP,
+            "direction": pl.Int8,
+            "lots": pl.Int64,
+        },
+    )
+
+
+def outcome(result_skipped: pl.DataFrame, result_trades: pl.DataFrame) -> dict[int, str]:
+    taken = dict.fromkeys(result_trades["id"].to_list(), "taken")
+    return taken | dict(zip(result_skipped["id"], result_skipped["reason"], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("rows", "portfolio", "expected"),
+    [
+        # One position per instrument: a signal while holding is skipped; at the exit bar it enters.
+        (
+            [(1, 0, 3), (1, 1, 5), (1, 3, 6)],
+            Portfolio(capital=1e6, per_trade_risk=1e3),
+            {0: "taken", 1: "position_open", 2: "taken"},
+        ),
+        # Other instruments are free.
+        (
+            [(1, 0, 3), (2, 1, 5)],
+            Portfolio(capital=1e6, per_trade_risk=1e3),
+            {0: "taken", 1: "taken"},
+        ),
+        # At most two open at once; a slot frees at an exit.
+        (
+            [(1, 0, 4), (2, 0, 4), (3, 1, 5), (3, 4, 6)],
+            Portfolio(capital=1e6, per_trade_risk=1e3, max_concurrent=2),
+            {0: "taken", 1: "taken", 2: "max_concurrent", 3: "taken"},
+        ),
+        # Margin: 10 x 100 / 5 (intraday leverage) = 200 each; capital 450 holds two.
+        (
+            [(1, 0, 4), (2, 0, 4), (3, 1, 5), (3, 4, 6)],
+            Portfolio(capital=450, per_trade_risk=1e3),
+            {0: "taken", 1: "taken", 2: "insufficient_capital", 3: "taken"},
+        ),
+    ],
+)
+def test_run_backtest_portfolio_rules_take_and_skip_as_specified(
+    rows: list[tuple[int, int, int]], portfolio: Portfolio, expected: dict[int, str]
+) -> None:
+    result = run_backtest(
+        flat_bars([1, 2, 3], 8), entries(rows), fills=NO_COSTS, portfolio=portfolio
+    )
+
+    assert outcome(result.skipped, result.trades) == expected
+
+
+def test_run_backtest_skipped_keeps_simulation_and_portfolio_reasons() -> None:
+    frame = entries([(1, 0, 3), (1, 1, 4)]).with_columns(
+        pl.Series("stop_loss", [90.0, 100.0])  # the second has its stop on the close
+    )
+
+    result = run_backtest(flat_bars([1], 5), frame, fills=NO_COSTS, portfolio=Portfolio(1e6, 1e3))
+
+    assert outcome(result.skipped, result.trades) == {0: "taken", 1: "invalid_levels"}
