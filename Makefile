@@ -30,7 +30,9 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The bench also installs the libraries it compares against (dependency group `bench`).
 bench: setup
+	$(UV) sync --frozen --group bench --python $(PYTHON)
 	$(BIN)/python -m bench
 
 clean:

@@ -28,6 +28,7 @@ from execution.kite import KiteHistoricalSource, kite_client
 from execution.simulator import SimulatedMarket, SimulatorConfig
 from execution.sources.files import ImportResult, import_candles
 from models.lake import Lake
+from models.registry import MlflowRegistry
 
 __all__ = [
     "DayCandles",
@@ -201,3 +202,21 @@ class QualityResource(ConfigurableResource):
 
     def docs_dir(self, table: str, first: date, last: date) -> Path:
         return Path(self.reports_dir) / "data_docs" / table / f"{first}_{last}"
+
+
+class ModelRegistryResource(ConfigurableResource):
+    """The MLflow tracking store and model registry, and where study outputs and reports go."""
+
+    tracking_uri: str
+    artifact_root: str
+    model_name: str
+    reports_dir: str
+
+    def registry(self) -> MlflowRegistry:
+        return MlflowRegistry(
+            self.tracking_uri, Path(self.artifact_root), self.model_name, clock=SystemClock()
+        )
+
+    def study_dir(self) -> Path:
+        """The latest walk-forward study's outputs (parquet + JSON) and reports."""
+        return Path(self.reports_dir) / "models"

@@ -22,8 +22,8 @@ from data_contracts.enums import TradingMode
 __all__ = [
     "DEFAULTS_FILE",
     "HIDDEN",
-    "ConfigError",
     "Calibration",
+    "ConfigError",
     "ConfigProblem",
     "DataSource",
     "KitepilotConfig",
@@ -190,6 +190,7 @@ class StorageConfig(_Section):
     reports_dir: Path
     database_url: str
     mlflow_tracking_uri: str
+    mlflow_artifacts_dir: Path
 
 
 class KitepilotConfig(_Section):

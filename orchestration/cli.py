@@ -96,6 +96,13 @@ def _parse_date(value: str | None, option: str) -> date | None:
         raise typer.BadParameter(rule, param_hint=option) from None
 
 
+def _required_date(value: str, option: str) -> date:
+    parsed = _parse_date(value, option)
+    if parsed is None:
+        raise typer.BadParameter("is required", param_hint=option)
+    return parsed
+
+
 def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in values.items():
@@ -480,6 +487,94 @@ def data_validate(
 
 
 _DEMO_TRADING_DAYS = 20
+
+
+_ML_SHOWN = ("auc", "brier", "log_loss", "ece", "precision", "recall", "predicted_positive")
+_TRADING_SHOWN = (
+    "net_pnl",
+    "charges",
+    "trades",
+    "win_rate",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "turnover",
+)
+
+
+@app.command()
+def train(config_file: ConfigOption = None) -> None:
+    """Walk-forward train, register in MLflow, promote to champion only if it beats the current
+    one (the same Dagster job the weekly schedule runs)."""
+    from orchestration.model_cli import train as run_training  # lazy: heavy imports
+
+    config = _load(config_file)
+    try:
+        outcome = run_training(config)
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
+    _print_training(outcome)
+    if not outcome.succeeded:
+        raise typer.Exit(code=1)
+
+
+def _print_training(outcome: Any) -> None:
+    study = outcome.study
+    if study is None:
+        console.print("[red]training did not produce a walk-forward study[/] (see the Dagster run)")
+        return
+    metrics = study.metrics
+    console.print(
+        "out of sample: "
+        + " · ".join(f"{name} {metrics[name]:.4f}" for name in _ML_SHOWN if name in metrics)
+    )
+    table = Table(title="Out-of-sample trading, after all charges (walk-forward test windows)")
+    table.add_column("strategy")
+    for name in _TRADING_SHOWN:
+        table.add_column(name, justify="right")
+    for row in study.frames["comparison"].iter_rows(named=True):
+        table.add_row(row["strategy"], *(f"{row[name]:,.2f}" for name in _TRADING_SHOWN))
+    console.print(table)
+    verdict = "[green]promoted to champion[/]" if outcome.promoted else "[yellow]challenger[/]"
+    console.print(f"model version {outcome.version}: {verdict}")
+    for reason in outcome.reasons:
+        console.print(f"  · {reason}")
+    console.print(f"walk-forward report: {outcome.report}")
+    console.print(f"backtest report:     {outcome.backtest_report}")
+    if study.lineage.get("data_source") == "simulator":
+        console.print("[dim]Simulated data is not market evidence.[/]")
+
+
+@app.command()
+def backtest(
+    start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD).")],
+    strategy: Annotated[
+        str,
+        typer.Option(help="model, rules_macd_rsi, always_trade or never_trade."),
+    ] = "model",
+    config_file: ConfigOption = None,
+) -> None:
+    """Backtest a strategy over lake days: prints the metrics and writes an HTML report."""
+    from orchestration.model_cli import backtest as run_backtest  # lazy: heavy imports
+
+    config = _load(config_file)
+    first, last = _required_date(start, "--from"), _required_date(end, "--to")
+    try:
+        run = run_backtest(config, first, last, strategy)
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
+    table = Table(title=f"Backtest {run.strategy} {run.first} → {run.last}, after all charges")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in run.result.metrics.items():
+        table.add_row(name, f"{value:,.4f}")
+    console.print(table)
+    if run.model_version is not None:
+        console.print(f"scored by champion v{run.model_version}; days it trained on are in-sample")
+    console.print(f"report: {run.report}")
 
 
 def _demo_batch(config: KitepilotConfig) -> None:

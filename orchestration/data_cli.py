@@ -54,7 +54,7 @@ def _progress() -> Progress:
     )
 
 
-def _instance() -> DagsterInstance:
+def dagster_instance() -> DagsterInstance:
     """The Dagster instance the UI reads: $DAGSTER_HOME, else the repo's dagster.yaml (run from
     the repo root), else an in-memory one."""
     if os.environ.get("DAGSTER_HOME"):
@@ -81,7 +81,7 @@ def simulate_days(config: KitepilotConfig, first: date, last: date) -> list[str]
     if not keys:
         raise ContractError("data simulate", "range", f"{first}..{last}", "must hold a trading day")
     failed: list[str] = []
-    instance = _instance()
+    instance = dagster_instance()
     with _progress() as progress:
         task = progress.add_task("simulate → lake → checks → features", total=len(keys))
         for start in range(0, len(keys), DAYS_PER_RUN):

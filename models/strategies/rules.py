@@ -12,6 +12,7 @@ from typing import Final
 
 import polars as pl
 
+from data_contracts.schemas import ist_date
 from models.features import FeatureSet
 
 __all__ = ["RSI_BANDS", "macd_rsi_signals"]
@@ -23,13 +24,14 @@ RSI_BANDS: Final = (50.0, 70.0, 30.0, 50.0)
 def macd_rsi_signals(features: pl.DataFrame, feature_set: FeatureSet) -> pl.DataFrame:
     """``instrument_token, ts_event, rules_signal``: True where the rules take the trade.
 
-    The crossing compares each bar with the same instrument's previous bar in ``features`` (sorted
-    by time here); an instrument's first row has no previous bar and never signals.
+    The crossing compares each bar with the same instrument's previous bar of the same IST day in
+    ``features`` (sorted by time here); a day's first bar has no previous bar and never signals.
     """
     rsi = f"rsi_{feature_set.params.rsi}"
     long_low, long_high, short_low, short_high = RSI_BANDS
     hist = pl.col("macd_hist_rel")
-    previous = hist.shift(1).over("instrument_token")
+    # A crossing is between consecutive bars of one session: the overnight gap is not a signal.
+    previous = hist.shift(1).over("instrument_token", ist_date())
     crossed_up = (previous < 0) & (hist >= 0)
     crossed_down = (previous >= 0) & (hist < 0)
     signal = (crossed_up & pl.col(rsi).is_between(long_low, long_high)) | (

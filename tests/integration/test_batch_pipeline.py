@@ -31,6 +31,8 @@ from models.lake import Lake
 from orchestration.definitions import (
     DAILY_JOB,
     INGEST_SCHEDULE,
+    NEW_DATA_SENSOR,
+    RETRAIN_SCHEDULE,
     build_definitions,
     market_data_resource,
 )
@@ -82,11 +84,17 @@ def test_definitions_load_every_job_and_schedule(tmp_path: Path) -> None:
         "option_chain_snapshots",
         "features",
         "option_features",
+        "labels",
+        "training_set",
+        "walk_forward_evaluation",
+        "trained_model",
+        "champion_model",
+        "backtest",
     }
     for job in defs.jobs or []:
         assert defs.resolve_job_def(job.name) is not None
-    assert [s.name for s in defs.schedules or []] == [INGEST_SCHEDULE]
-    assert list(defs.sensors or []) == []
+    assert [s.name for s in defs.schedules or []] == [INGEST_SCHEDULE, RETRAIN_SCHEDULE]
+    assert [s.name for s in defs.sensors or []] == [NEW_DATA_SENSOR]
 
 
 def test_module_level_definitions_load() -> None:

@@ -1,0 +1,167 @@
+"""``kitepilot train`` and ``kitepilot backtest``: the model side from the command line.
+
+``train`` runs the same Dagster job as the weekly schedule (walk-forward evaluation → training →
+registration → gated promotion → backtest report) on the local instance, so the run shows in
+``dagster dev``. ``backtest`` runs one strategy over lake days through the backtest engine.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from assets.models import BACKTEST_REPORT, TRAINING_SET_TABLE, WALK_FORWARD_REPORT
+from assets.resources import ModelRegistryResource
+from data_contracts.config import KitepilotConfig
+from data_contracts.errors import ContractError
+from data_contracts.nse_calendar import NseCalendar
+from models.backtest import BacktestResult, run_backtest
+from models.lake import Lake
+from models.reports import write_backtest_report
+from models.research import STRATEGIES, SavedStudy, load_study, strategy_entries
+from orchestration.data_cli import console, dagster_instance
+from orchestration.definitions import TRAINING_JOB, build_definitions
+from orchestration.model_settings import model_pipeline
+
+__all__ = ["BacktestRun", "TrainingRun", "backtest", "train"]
+
+CANDLES: Final = "candles_1m"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a training run did: success, the promotion verdict and where the results are."""
+
+    succeeded: bool
+    promoted: bool
+    version: str | None
+    reasons: tuple[str, ...]
+    study: SavedStudy | None
+    report: Path
+    backtest_report: Path
+
+
+def train(config: KitepilotConfig) -> TrainingRun:
+    """Run the training job once (as the schedule and the sensor do)."""
+    job = build_definitions(config).resolve_job_def(TRAINING_JOB)
+    with _spinner("walk-forward → train → register → promotion check → backtest"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Dagster's beta notices
+            result = job.execute_in_process(
+                instance=dagster_instance(),
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                raise_on_error=False,
+            )
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    gate = checks.get("beats_champion")
+    reasons: tuple[str, ...] = ()
+    version = None
+    if gate is not None:
+        reasons = tuple(gate.metadata["reasons"].value)  # type: ignore[arg-type]
+        version = str(gate.metadata["challenger"].value)
+    study_dir = _study_dir(config)
+    study = load_study(study_dir) if (study_dir / "study.json").exists() else None
+    promoted = gate is not None and gate.passed
+    return TrainingRun(
+        succeeded=result.success or (gate is not None and not gate.passed),
+        promoted=promoted,
+        version=version,
+        reasons=reasons,
+        study=study,
+        report=study_dir / WALK_FORWARD_REPORT,
+        backtest_report=study_dir / BACKTEST_REPORT,
+    )
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    strategy: str
+    first: date
+    last: date
+    result: BacktestResult
+    report: Path
+    model_version: str | None
+
+
+def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) -> BacktestRun:
+    """Backtest ``strategy`` over the lake's validated days in ``[first, last]``.
+
+    ``model`` scores the days with the current ``champion`` (raises if there is none); days the
+    champion was trained on are in-sample, which the report's title says.
+    """
+    if strategy not in STRATEGIES:
+        raise ContractError("backtest", "--strategy", strategy, f"must be one of {STRATEGIES}")
+    if first > last:
+        raise ContractError("backtest", "--from", first, f"must be on or before --to ({last})")
+    lake = Lake(config.storage.lake_dir)
+    days = [d for d in lake.days(TRAINING_SET_TABLE) if first <= d <= last]
+    if not days:
+        raise ContractError(
+            "backtest", "--from", first, f"no validated training_set days in {first}..{last}"
+        )
+    rows = lake.scan(TRAINING_SET_TABLE, days[0], days[-1]).drop("date").collect()
+    bars = lake.scan(CANDLES, days[0], days[-1]).drop("date").collect()
+    calendar = NseCalendar.default(override=config.calendar.holidays_file)
+    settings = model_pipeline(config, calendar).research
+    version = None
+    if strategy == "model":
+        registry = _registry(config).registry()
+        champion = registry.champion()
+        if champion is None:
+            raise ContractError(
+                "backtest", "--strategy", strategy, "needs a champion model: run `kitepilot train`"
+            )
+        scores = registry.load(champion).score(rows)
+        rows = rows.with_columns(
+            pl.Series("p_win", scores.p_win, dtype=pl.Float64),
+            pl.Series("expected_return", scores.expected_return, dtype=pl.Float64),
+        )
+        version = champion.version
+    entries = strategy_entries(
+        rows,
+        strategy,
+        threshold=settings.threshold,
+        min_expected_net_profit=settings.min_expected_net_profit,
+    )
+    with _spinner(f"backtest {strategy} {days[0]} → {days[-1]}"):
+        result = run_backtest(bars, entries, fills=settings.fills, portfolio=settings.portfolio)
+    title = f"Backtest: {strategy} {days[0]} → {days[-1]}"
+    if version is not None:
+        title += f" (champion v{version}; days it trained on are in-sample)"
+    report = write_backtest_report(
+        _study_dir(config).parent / "backtests" / f"{strategy}_{days[0]}_{days[-1]}.html",
+        title=title,
+        metrics={k: float(v) for k, v in result.metrics.items()},
+        equity=result.equity,
+        trades=result.trades,
+        data_source=config.data.source.value,
+    )
+    return BacktestRun(strategy, days[0], days[-1], result, report, version)
+
+
+def _registry(config: KitepilotConfig) -> ModelRegistryResource:
+    storage = config.storage
+    return ModelRegistryResource(
+        tracking_uri=storage.mlflow_tracking_uri,
+        artifact_root=str(storage.mlflow_artifacts_dir),
+        model_name=config.training.model_name,
+        reports_dir=str(storage.reports_dir),
+    )
+
+
+def _study_dir(config: KitepilotConfig) -> Path:
+    return _registry(config).study_dir()
+
+
+def _spinner(text: str) -> Progress:
+    progress = Progress(
+        SpinnerColumn(), TextColumn(text), TimeElapsedColumn(), console=console, transient=True
+    )
+    progress.add_task(text, total=None)
+    return progress
