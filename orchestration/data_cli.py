@@ -83,7 +83,7 @@ def simulate_days(config: KitepilotConfig, first: date, last: date) -> list[str]
     failed: list[str] = []
     instance = dagster_instance()
     with _progress() as progress:
-        task = progress.add_task("simulate → lake → checks → features", total=len(keys))
+        task = progress.add_task("simulate → lake → checks → features → labels", total=len(keys))
         for start in range(0, len(keys), DAYS_PER_RUN):
             chunk = keys[start : start + DAYS_PER_RUN]
             with warnings.catch_warnings():
@@ -212,7 +212,15 @@ def lake_summary(config: KitepilotConfig) -> dict[str, tuple[int, int]]:
     """Days and rows per lake table."""
     lake = Lake(config.storage.lake_dir)
     summary = {}
-    for table in ("instruments", "candles_1m", "option_chain", "features", "option_features"):
+    for table in (
+        "instruments",
+        "candles_1m",
+        "option_chain",
+        "features",
+        "option_features",
+        "labels",
+        "training_set",
+    ):
         days = lake.days(table)
         rows = lake.scan(table, days[0], days[-1]).select(pl.len()).collect().item() if days else 0
         summary[table] = (len(days), int(rows))

@@ -11,12 +11,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 from dagster import DagsterInstance, Definitions, materialize
+from typer.testing import CliRunner
 
 from data_contracts.clock import SystemClock
 from data_contracts.config import KitepilotConfig
 from data_contracts.schemas import LabelFrame
 from models.lake import Lake
 from models.registry import MlflowRegistry
+from orchestration.cli import app
 from orchestration.definitions import DAILY_JOB, TRAINING_JOB, build_definitions
 from orchestration.settings import load_config
 
@@ -191,3 +193,74 @@ def test_a_feature_equal_to_the_future_label_is_caught(trained) -> None:
 
     assert _checks(result) == {"training_set_valid": True, "no_label_leakage": False}
     assert lake.read("training_set", day) is None  # the refused day is gone, not left stale
+
+
+def _environ(tmp_path: Path) -> dict[str, str]:
+    config = _config(tmp_path)
+    storage = config.storage
+    return {
+        "KITEPILOT_STORAGE__LAKE_DIR": str(storage.lake_dir),
+        "KITEPILOT_STORAGE__REPORTS_DIR": str(storage.reports_dir),
+        "KITEPILOT_STORAGE__MLFLOW_TRACKING_URI": storage.mlflow_tracking_uri,
+        "KITEPILOT_STORAGE__MLFLOW_ARTIFACTS_DIR": str(storage.mlflow_artifacts_dir),
+        "KITEPILOT_TRAINING__MODEL_NAME": MODEL,
+        "KITEPILOT_STRATEGY__MIN_CONFIDENCE": "0.55",
+    }
+
+
+@pytest.mark.parametrize("strategy", ["model", "rules_macd_rsi", "always_trade", "never_trade"])
+def test_backtest_cli_prints_metrics_and_writes_the_report(
+    trained, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path, _, _, _ = trained
+    for key, value in _environ(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "--from", "2026-07-13", "--to", "2026-07-17", "--strategy", strategy],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "net_pnl" in result.stdout
+    report = tmp_path / "reports" / "backtests" / f"{strategy}_2026-07-13_2026-07-17.html"
+    assert "Simulated data is not market evidence" in report.read_text(encoding="utf-8")
+    if strategy == "model":
+        assert "in-sample" in result.stdout
+
+
+def test_backtest_cli_refuses_an_unknown_strategy_naming_the_option(
+    trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path, _, _, _ = trained
+    for key, value in _environ(tmp_path).items():
+        monkeypatch.setenv(key, value)
+
+    result = CliRunner().invoke(
+        app, ["backtest", "--from", "2026-07-13", "--to", "2026-07-17", "--strategy", "moon"]
+    )
+
+    assert result.exit_code == 2
+    assert "--strategy" in result.output
+
+
+def test_train_cli_prints_the_comparison_and_the_verdict(
+    trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path, _, _, _ = trained
+    for key, value in _environ(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KITEPILOT_TRAINING__TRAIN_DAYS", "8")
+    monkeypatch.setenv("KITEPILOT_TRAINING__TEST_DAYS", "2")
+    monkeypatch.setenv("KITEPILOT_TRAINING__N_ESTIMATORS", "20")
+    monkeypatch.chdir(tmp_path)  # no dagster.yaml here: an in-memory Dagster instance
+
+    result = CliRunner().invoke(app, ["train"])
+
+    assert result.exit_code == 0, result.output
+    for strategy in ("model", "rules_macd_rsi", "always_trade", "never_trade"):
+        assert strategy in result.stdout
+    assert "model version" in result.stdout
+    assert "walk_forward.html" in result.stdout
+    assert "Simulated data is not market evidence" in result.stdout
