@@ -375,7 +375,9 @@ def demo(config_file: ConfigOption = None) -> None:
 
     _print_training(run_training(config))
     console.print(
-        f"MLflow UI: `.venv/bin/mlflow ui --backend-store-uri {config.storage.mlflow_tracking_uri}`"
+        "MLflow UI: `.venv/bin/mlflow ui --backend-store-uri "
+        f"{config.storage.mlflow_tracking_uri}`",
+        soft_wrap=True,
     )
 
     console.rule("Not built yet")
@@ -541,8 +543,9 @@ def _print_training(outcome: Any) -> None:
     console.print(f"model version {outcome.version}: {verdict}")
     for reason in outcome.reasons:
         console.print(f"  · {reason}")
-    console.print(f"walk-forward report: {outcome.report}")
-    console.print(f"backtest report:     {outcome.backtest_report}")
+    # Paths are for copying: never wrapped.
+    console.print(f"walk-forward report: {outcome.report}", soft_wrap=True)
+    console.print(f"backtest report:     {outcome.backtest_report}", soft_wrap=True)
     if study.lineage.get("data_source") == "simulator":
         console.print("[dim]Simulated data is not market evidence.[/]")
 
@@ -575,7 +578,7 @@ def backtest(
     console.print(table)
     if run.model_version is not None:
         console.print(f"scored by champion v{run.model_version}; days it trained on are in-sample")
-    console.print(f"report: {run.report}")
+    console.print(f"report: {run.report}", soft_wrap=True)
 
 
 def _demo_batch(config: KitepilotConfig) -> None:
