@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from rich.console import Console
 from rich.table import Table
 
+from bench import backtest as backtest_bench
+from bench import training as training_bench
 from bench.features import synthetic_candles, synthetic_option_prices
 from data_contracts.charges import ChargesModel
 from data_contracts.enums import ChargeSegment, Side
@@ -114,6 +116,14 @@ def main() -> None:
         seconds = _best(work)
         table.add_row(name, f"{n:,}", f"{seconds:.3f}", f"{n / seconds:,.0f}")
     Console().print(table)
+    # Issue #4: the backtest against vectorbt and backtrader, one fold against raw xgb.train.
+    failed = [
+        name
+        for name, bench in (("backtest", backtest_bench.main), ("training", training_bench.main))
+        if bench() != 0
+    ]
+    if failed:
+        raise SystemExit(f"bench failed (parity or identical trees): {', '.join(failed)}")
 
 
 if __name__ == "__main__":
