@@ -37,10 +37,9 @@ from assets.partitions import partition_day
 from assets.resources import LakeResource, ModelRegistryResource
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import FeatureFrame, LabelFrame
+from data_contracts.schemas import LabelFrame
 from models.labels import label_entries
 from models.lake import Lake
-from models.leakage import leaking_features
 from models.promotion import PromotionCriteria, decide_promotion
 from models.reports import (
     write_backtest_report,
@@ -52,9 +51,11 @@ from models.reports import (
 )
 from models.research import (
     ResearchSettings,
+    check_training_rows,
     final_model,
     load_study,
     save_study,
+    schema_problems,
     shap_summary,
     training_rows,
     walk_forward_study,
@@ -70,7 +71,6 @@ __all__ = [
 ]
 
 GROUP = "models"
-_KEYS = ("instrument_token", "ts_event")
 LABELS_TABLE = "labels"
 TRAINING_SET_TABLE = "training_set"
 TRAINING_JOB_ASSETS = ("walk_forward_evaluation", "trained_model", "champion_model", "backtest")
@@ -187,10 +187,7 @@ def _training_set_asset(
             if features is None or day_labels is None:
                 continue
             rows = training_rows(features, day_labels, feature_set)
-            problems = _schema_problems(
-                rows.select(*_KEYS, "feature_version", *feature_set.columns), FeatureFrame
-            ) + _schema_problems(rows, LabelFrame)
-            found = leaking_features(rows, feature_set.columns)
+            problems, found = check_training_rows(rows, feature_set)
             if problems or found:
                 # Never leave an unchecked (or failed) day where training would read it.
                 store.delete(TRAINING_SET_TABLE, day)
@@ -429,21 +426,10 @@ def _read(store: Lake, table: str, day: date) -> pl.DataFrame | None:
     return None if frame is None else frame.drop("date", strict=False)
 
 
-def _schema_problems(frame: pl.DataFrame, *schemas: type[pa.DataFrameModel]) -> list[str]:
-    problems: list[str] = []
-    for schema in schemas:
-        try:
-            schema.validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as errors:
-            checks = errors.failure_cases["check"].to_list()
-            problems += sorted({f"{schema.__name__}: {c}" for c in checks})
-    return problems
-
-
 def _schema_check(
     name: str, asset_key: str, frame: pl.DataFrame, schema: type[pa.DataFrameModel]
 ) -> AssetCheckResult:
-    problems = [] if frame.is_empty() else _schema_problems(frame, schema)
+    problems = [] if frame.is_empty() else schema_problems(frame, schema)
     return _listed_check(name, problems, frame.height, asset_key=asset_key)
 
 

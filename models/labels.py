@@ -16,9 +16,15 @@ from typing import Final
 import polars as pl
 
 from data_contracts.charges import ChargesModel
-from models.backtest import FillModel, Portfolio, simulate_trades
+from models.backtest import ENTRY_SCHEMA, FillModel, Portfolio, simulate_trades
 
-__all__ = ["ENTRY_PASSTHROUGH", "LABEL_COLUMNS", "label_entries"]
+__all__ = [
+    "ENTRY_INPUTS",
+    "ENTRY_PASSTHROUGH",
+    "LABEL_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "label_entries",
+]
 
 LABEL_COLUMNS: Final = (
     "instrument_token",
@@ -29,23 +35,11 @@ LABEL_COLUMNS: Final = (
     "charges",
     "win",
 )
-# Kept with each label: the entry the label belongs to (so evaluation can re-run exactly that
-# trade in the backtest) and what happened to it.
-ENTRY_PASSTHROUGH: Final = (
-    "direction",
-    "take_profit",
-    "stop_loss",
-    "exit_deadline",
-    "deadline_reason",
-    "lot_size",
-    "tick_size",
-    "segment",
-    "lots",
-    "quantity",
-    "entry_price",
-    "exit_price",
-    "exit_reason",
-)
+# What a label's trade did (the backtest re-derives these; they are not entry inputs).
+OUTCOME_COLUMNS: Final = ("quantity", "entry_price", "exit_price", "exit_reason")
+# The entry's own columns (besides its keys), so evaluation can re-run exactly that trade.
+ENTRY_INPUTS: Final = tuple(c for c in ENTRY_SCHEMA if c not in ("instrument_token", "ts_decision"))
+ENTRY_PASSTHROUGH: Final = (*ENTRY_INPUTS, *OUTCOME_COLUMNS)
 
 
 def label_entries(

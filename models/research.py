@@ -24,13 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import pandera.polars as pa
 import polars as pl
 
 from data_contracts.charges import ChargesModel
 from data_contracts.errors import ContractError
-from models.backtest import BacktestResult, FillModel, Portfolio, run_backtest
+from data_contracts.schemas import FeatureFrame, LabelFrame
+from models.backtest import METRIC_NAMES, BacktestResult, FillModel, Portfolio, run_backtest
 from models.features import FeatureSet
-from models.labels import ENTRY_PASSTHROUGH
+from models.labels import ENTRY_INPUTS, ENTRY_PASSTHROUGH
+from models.leakage import LeakFinding, leaking_features
 from models.strategies import macd_rsi_signals
 from models.training import (
     TrainedModel,
@@ -47,9 +50,11 @@ __all__ = [
     "ResearchSettings",
     "SavedStudy",
     "Study",
+    "check_training_rows",
     "final_model",
     "load_study",
     "save_study",
+    "schema_problems",
     "shap_summary",
     "strategy_entries",
     "training_rows",
@@ -60,19 +65,6 @@ KEYS: Final = ("instrument_token", "ts_event")
 STRATEGIES: Final = ("model", "rules_macd_rsi", "always_trade", "never_trade")
 # Rows scored for the SHAP summary (contributions cost a tree walk per row).
 SHAP_ROWS: Final = 5_000
-_TRADE_METRICS: Final = (
-    "net_pnl",
-    "gross_pnl",
-    "charges",
-    "trades",
-    "win_rate",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "max_drawdown_pct",
-    "exposure",
-    "turnover",
-)
 
 
 @dataclass(frozen=True)
@@ -119,6 +111,28 @@ def training_rows(
     )
 
 
+def schema_problems(frame: pl.DataFrame, *schemas: type[pa.DataFrameModel]) -> list[str]:
+    """The distinct failed checks of ``frame`` against each pandera schema (empty: valid)."""
+    problems: list[str] = []
+    for schema in schemas:
+        try:
+            schema.validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            checks = errors.failure_cases["check"].to_list()
+            problems += sorted({f"{schema.__name__}: {c}" for c in checks})
+    return problems
+
+
+def check_training_rows(
+    rows: pl.DataFrame, feature_set: FeatureSet
+) -> tuple[list[str], list[LeakFinding]]:
+    """Why ``rows`` (of :func:`training_rows`) may not be trained on: schema problems (the
+    features as a ``FeatureFrame``, the labels as a ``LabelFrame``) and leaking features."""
+    features = rows.select(*KEYS, "feature_version", *feature_set.columns)
+    problems = schema_problems(features, FeatureFrame) + schema_problems(rows, LabelFrame)
+    return problems, leaking_features(rows, feature_set.columns)
+
+
 def strategy_entries(
     rows: pl.DataFrame, strategy: str, *, threshold: float, min_expected_net_profit: float
 ) -> pl.DataFrame:
@@ -138,14 +152,9 @@ def strategy_entries(
         chosen = rows.clear()
     else:
         raise ContractError("strategy_entries", "strategy", strategy, f"must be in {STRATEGIES}")
-    entry_columns = [c for c in ENTRY_PASSTHROUGH if c not in _OUTCOME_COLUMNS]
     return chosen.select(
-        pl.col("instrument_token"), pl.col("ts_event").alias("ts_decision"), *entry_columns
+        pl.col("instrument_token"), pl.col("ts_event").alias("ts_decision"), *ENTRY_INPUTS
     )
-
-
-# Outcome columns of a label: the backtest re-derives them; they are not inputs.
-_OUTCOME_COLUMNS: Final = ("quantity", "entry_price", "exit_price", "exit_reason")
 
 
 def walk_forward_study(
@@ -175,7 +184,7 @@ def walk_forward_study(
     p_win = oos["p_win"].to_numpy()
     model_trading = backtests["model"].metrics
     metrics = classification_metrics(win, p_win, settings.threshold) | {
-        name: float(model_trading[name]) for name in _TRADE_METRICS
+        name: float(model_trading[name]) for name in METRIC_NAMES
     }
     metrics["folds"] = float(len(folds))
     return Study(
@@ -262,7 +271,7 @@ def _fold_table(
 def _comparison(backtests: Mapping[str, BacktestResult]) -> pl.DataFrame:
     return pl.DataFrame(
         [
-            {"strategy": strategy, **{m: float(result.metrics[m]) for m in _TRADE_METRICS}}
+            {"strategy": strategy, **{m: float(result.metrics[m]) for m in METRIC_NAMES}}
             for strategy, result in backtests.items()
         ]
     )

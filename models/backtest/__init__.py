@@ -16,10 +16,12 @@ from models.backtest.engine import (
     simulate_trades,
 )
 from models.backtest.fills import FillModel
+from models.backtest.inputs import ENTRY_SCHEMA
 from models.backtest.metrics import METRIC_NAMES
 from models.backtest.portfolio import Portfolio
 
 __all__ = [
+    "ENTRY_SCHEMA",
     "EXIT_REASONS",
     "METRIC_NAMES",
     "SKIP_REASONS_ALL",

@@ -16,10 +16,12 @@ import polars as pl
 
 from data_contracts.enums import ChargeSegment
 from data_contracts.errors import ContractError
+from data_contracts.schemas import UTC_TIMESTAMP
 
 __all__ = [
     "DEADLINE_REASONS",
     "ENTRY_KINDS",
+    "ENTRY_SCHEMA",
     "SEGMENTS",
     "Bars",
     "Entries",
@@ -50,18 +52,23 @@ _BAR_COLUMNS: Final = {
     "close": _FLOAT,
 }
 _QUOTE_COLUMNS: Final = ("bid", "ask")
+# The entries frame as polars dtypes (for building one: strategies, tests).
+ENTRY_SCHEMA: Final = {
+    "instrument_token": pl.Int64(),
+    "ts_decision": UTC_TIMESTAMP,
+    "direction": pl.Int8(),
+    "take_profit": pl.Float64(),
+    "stop_loss": pl.Float64(),
+    "exit_deadline": UTC_TIMESTAMP,
+    "deadline_reason": pl.String(),
+    "lot_size": pl.Int64(),
+    "tick_size": pl.Float64(),
+    "segment": pl.String(),
+    "lots": pl.Int64(),
+}
+_KIND_OF: Final = {pl.Int64: _INT, pl.Int8: _INT, pl.Float64: _FLOAT, pl.Datetime: _TIME}
 ENTRY_KINDS: Final = {
-    "instrument_token": _INT,
-    "ts_decision": _TIME,
-    "direction": _INT,
-    "take_profit": _FLOAT,
-    "stop_loss": _FLOAT,
-    "exit_deadline": _TIME,
-    "deadline_reason": _TEXT,
-    "lot_size": _INT,
-    "tick_size": _FLOAT,
-    "segment": _TEXT,
-    "lots": _INT,
+    name: _KIND_OF.get(type(dtype), _TEXT) for name, dtype in ENTRY_SCHEMA.items()
 }
 _NULLABLE: Final = frozenset({"lots", "bid", "ask"})
 _US_PER_DAY: Final = 86_400_000_000

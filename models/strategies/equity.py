@@ -19,25 +19,12 @@ from data_contracts.nse_calendar import NseCalendar
 from data_contracts.schemas import UTC_TIMESTAMP, ist_date
 from data_contracts.timeutil import IST
 from data_contracts.validation import integer, positive
+from models.backtest import ENTRY_SCHEMA
 from models.features import FeatureSet
 
-__all__ = ["ENTRY_COLUMNS", "EquityIntradayParams", "equity_intraday_entries"]
+__all__ = ["EquityIntradayParams", "equity_intraday_entries"]
 
 _OWNER: Final = "EquityIntradayParams"
-# The backtest engine's entry columns (models.backtest), in order.
-ENTRY_COLUMNS: Final = (
-    "instrument_token",
-    "ts_decision",
-    "direction",
-    "take_profit",
-    "stop_loss",
-    "exit_deadline",
-    "deadline_reason",
-    "lot_size",
-    "tick_size",
-    "segment",
-    "lots",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +128,4 @@ def _square_offs(days: list[dt.date], calendar: NseCalendar) -> pl.DataFrame:
 
 
 def _empty() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "instrument_token": pl.Int64,
-            "ts_decision": UTC_TIMESTAMP,
-            "direction": pl.Int8,
-            "take_profit": pl.Float64,
-            "stop_loss": pl.Float64,
-            "exit_deadline": UTC_TIMESTAMP,
-            "deadline_reason": pl.String,
-            "lot_size": pl.Int64,
-            "tick_size": pl.Float64,
-            "segment": pl.String,
-            "lots": pl.Int64,
-        }
-    )
+    return pl.DataFrame(schema=ENTRY_SCHEMA)

@@ -14,7 +14,7 @@ from data_contracts.charges import ChargesModel
 from data_contracts.enums import ChargeSegment, Side
 from data_contracts.errors import ContractError
 from data_contracts.schemas import UTC_TIMESTAMP
-from models.backtest import FillModel, Portfolio, simulate_trades
+from models.backtest import ENTRY_SCHEMA, FillModel, Portfolio, simulate_trades
 
 # Monday 2025-06-16; bar i closes at 09:16 + i minutes IST (03:46 UTC).
 T0 = dt.datetime(2025, 6, 16, 3, 46, tzinfo=dt.UTC)
@@ -63,19 +63,7 @@ def entries(*rows: dict[str, Any]) -> pl.DataFrame:
     }
     return pl.DataFrame(
         [defaults | row for row in rows],
-        schema_overrides={
-            "instrument_token": pl.Int64,
-            "ts_decision": UTC_TIMESTAMP,
-            "direction": pl.Int8,
-            "take_profit": pl.Float64,
-            "stop_loss": pl.Float64,
-            "exit_deadline": UTC_TIMESTAMP,
-            "deadline_reason": pl.String,
-            "lot_size": pl.Int64,
-            "tick_size": pl.Float64,
-            "segment": pl.String,
-            "lots": pl.Int64,
-        },
+        schema_overrides=ENTRY_SCHEMA,
     )
 
 
