@@ -66,6 +66,8 @@ class StrategyConfig(_Section):
     option_delta_min: Annotated[float, Field(gt=0, lt=1)]
     option_delta_max: Annotated[float, Field(gt=0, lt=1)]
     option_exit_days_before_expiry: Annotated[int, Field(ge=0)]
+    option_min_oi: Annotated[int, Field(ge=0)]
+    option_max_spread_pct: Annotated[float, Field(gt=0, le=100)]
     equity_take_profit_atr: Annotated[float, Field(gt=0)]
     equity_stop_loss_atr: Annotated[float, Field(gt=0)]
     proposal_ttl_seconds: Seconds

@@ -556,7 +556,10 @@ def backtest(
     end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD).")],
     strategy: Annotated[
         str,
-        typer.Option(help="model, rules_macd_rsi, always_trade or never_trade."),
+        typer.Option(
+            help="model, rules_macd_rsi, always_trade, never_trade (equity intraday), "
+            "options_rules_macd_rsi or options_always_trade (long NIFTY options)."
+        ),
     ] = "model",
     config_file: ConfigOption = None,
 ) -> None:

@@ -28,7 +28,7 @@ from models.backtest.inputs import (
     read_bars,
     read_entries,
 )
-from models.backtest.metrics import equity_curve, summarise
+from models.backtest.metrics import distinct_times, equity_curve, summarise
 from models.backtest.portfolio import ACCEPTED, SKIP_REASONS, Candidates, Portfolio, accept
 
 __all__ = [
@@ -111,14 +111,13 @@ def run_backtest(
     refused = outcome != ACCEPTED
     reason[simulation.taken[refused]] = len(_SIMULATION_SKIPS) + outcome[refused]
     trades = simulation.trades.filter(pl.Series(~refused))
-    market = simulation.market
+    bar_times = distinct_times(simulation.market.ts)
     equity = equity_curve(
         portfolio.capital,
-        int(market.ts.min()) if len(market) else 0,
+        int(bar_times[0]) if len(bar_times) else 0,
         simulation.exit_ts[~refused],
         simulation.net_pnl[~refused],
     )
-    bar_times = np.unique(market.ts)
     bar_days = ist_days(bar_times).astype(np.int64)
     metrics = summarise(trades, equity, portfolio.capital, bar_times, bar_days)
     return BacktestResult(trades, simulation.skipped_frame(reason >= 0, reason), equity, metrics)

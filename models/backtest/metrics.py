@@ -11,7 +11,7 @@ import polars as pl
 
 from data_contracts.schemas import UTC_TIMESTAMP
 
-__all__ = ["METRIC_NAMES", "equity_curve", "summarise"]
+__all__ = ["METRIC_NAMES", "distinct_times", "equity_curve", "summarise"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -31,6 +31,14 @@ METRIC_NAMES: Final = (
     "turnover",
     "avg_bars_held",
 )
+
+
+def distinct_times(ts: Ints) -> Ints:
+    """The distinct values of ``ts``, ascending (``np.unique``). Fast when ``ts`` is a few
+    ascending runs, like bar closes sorted by (instrument, time): a stable sort merges runs."""
+    ordered = np.sort(ts, kind="stable")
+    distinct: Ints = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+    return distinct
 
 
 def equity_curve(capital: float, start: int, exit_ts: Ints, net_pnl: Floats) -> pl.DataFrame:

@@ -1,8 +1,10 @@
 """The portfolio: capital, sizing inputs, and which simulated trades a real account could take.
 
-:func:`accept` walks candidate trades in entry-time order (a Python loop over accepted trades and
-exit events, not over bars or every signal) and keeps one open position per instrument, at most
-``max_concurrent`` positions, and margin within capital plus realised P&L.
+:func:`accept` keeps one open position per instrument, at most ``max_concurrent`` positions, and
+margin within capital plus realised P&L, judging candidates in entry-time order. It first takes,
+per instrument, the next signal after the previous exit in numpy passes (:func:`accept_unlimited`);
+when neither limit binds on that answer, it is the answer. Otherwise :func:`accept_in_order` walks
+the candidates (a Python loop over accepted trades and exit events, not over bars or every signal).
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from data_contracts.enums import ChargeSegment
 from data_contracts.errors import ContractError
 from data_contracts.validation import instance_of, integer, positive
 
-__all__ = ["ACCEPTED", "SKIP_REASONS", "Candidates", "Portfolio", "accept"]
+__all__ = [
+    "ACCEPTED",
+    "SKIP_REASONS",
+    "Candidates",
+    "Portfolio",
+    "accept",
+    "accept_in_order",
+    "accept_unlimited",
+]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -88,9 +98,101 @@ def accept(candidates: Candidates, portfolio: Portfolio) -> Ints:
     Candidates are considered in entry-time order (ties: input order), and exits at or before an
     entry's time are released first, so a position closed at a bar frees its slot, cash and
     instrument for an entry at that bar's close. Each candidate is judged on the state at its own
-    time; the loop runs over events (acceptances, exits), skipping runs of signals in one step.
+    time. The answer of :func:`accept_in_order`, in numpy passes when no limit binds
+    (:func:`accept_unlimited`).
     """
+    fast = accept_unlimited(candidates, portfolio)
+    return accept_in_order(candidates, portfolio) if fast is None else fast
+
+
+def accept_in_order(candidates: Candidates, portfolio: Portfolio) -> Ints:
+    """:func:`accept` as an event loop over acceptances and exits, skipping runs of signals in
+    one step; exact whatever binds."""
     return _Book(candidates, portfolio).run()
+
+
+def accept_unlimited(candidates: Candidates, portfolio: Portfolio) -> Ints | None:
+    """:func:`accept` in numpy passes when neither ``max_concurrent`` nor capital refuses a
+    trade; None when one would (then :func:`accept_in_order` has the answer).
+
+    With one position per instrument as the only rule, an instrument takes its first signal, then
+    its first signal at or after that trade's exit, and so on; the rest are ``position_open``.
+    That answer is then replayed in the event loop's order of entries and exits, with the loop's
+    float operations in the loop's order: when no entry finds every slot taken or its margin
+    above the free cash, the loop decides every candidate the same way (up to its first refusal
+    the two see the same state, and there is none).
+    """
+    taken = _chains(candidates)
+    if not _within_limits(candidates, portfolio, np.flatnonzero(taken)):
+        return None
+    return np.where(taken, ACCEPTED, _POSITION_OPEN).astype(np.int64)
+
+
+def _chains(c: Candidates) -> npt.NDArray[np.bool_]:
+    """Per candidate: taken when one position per instrument is the only rule.
+
+    In (instrument, entry time, input order) order, each candidate points at the one its
+    instrument takes after it (the first at or after its exit, and after itself); the taken ones
+    are those reachable from each instrument's first. Reachability by pointer doubling: with jump
+    tables of 1, 2, 4, ..., 2^k steps, adding to the set of instrument starts the targets of the
+    2^k-step table, then of the 2^(k-1)-step one, ..., then of the 1-step one, reaches every
+    chain position below 2^(k+1).
+    """
+    n = len(c.entry_ts)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    by_instrument = np.lexsort((np.arange(n), c.entry_ts, c.instrument))
+    instrument = c.instrument[by_instrument]
+    first = np.r_[True, instrument[1:] != instrument[:-1]]
+    block = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    # A time as its place among all entry times (entry >= exit <=> place(entry) >= place(exit)),
+    # so that (block, place) is one int64 key, ascending in this order.
+    entry_times = np.sort(c.entry_ts)
+    key = block * (n + 1) + np.searchsorted(entry_times, c.entry_ts[by_instrument])
+    wanted = block * (n + 1) + np.searchsorted(entry_times, c.exit_ts[by_instrument])
+    # The last of an instrument's chain points at the next instrument's first (taken anyway).
+    following = np.maximum(np.arange(1, n + 1), np.searchsorted(key, wanted))
+    jump = np.r_[following, n]  # n: past the end
+    reached = np.zeros(n + 1, dtype=bool)
+    reached[starts] = True
+    longest = int(np.diff(np.r_[starts, n]).max())
+    tables = [jump]
+    while 2 ** len(tables) < longest:
+        tables.append(tables[-1][tables[-1]])
+    for table in reversed(tables):
+        reached[table[reached]] = True
+    taken = np.zeros(n, dtype=bool)
+    taken[by_instrument] = reached[:n]
+    return taken
+
+
+def _within_limits(c: Candidates, portfolio: Portfolio, taken: Ints) -> bool:
+    """Whether every entry of ``taken`` (candidate numbers, ascending) finds a free slot and
+    enough cash, with the entries and exits in the event loop's order: by time, exits first,
+    exits by candidate, entries in input order; an exit not after its own entry comes right after
+    that entry."""
+    m = len(taken)
+    entry, exit_ = c.entry_ts[taken], c.exit_ts[taken]
+    held = exit_ > entry
+    time = np.r_[entry, np.where(held, exit_, entry)]
+    kind = np.r_[np.full(m, _ENTRY), np.where(held, _EXIT, _ENTRY)]
+    after_entry = np.r_[np.zeros(m, dtype=bool), ~held]
+    order = np.lexsort((after_entry, np.r_[taken, taken], kind, time))
+    is_entry = order < m
+    margin = c.margin[taken]
+    change = np.r_[-margin, margin + c.net_pnl[taken]][order]
+    # The cash before each event, added up one event at a time as the loop does (cumsum is
+    # sequential, and a - b is a + (-b) in IEEE arithmetic).
+    cash = np.cumsum(np.r_[float(portfolio.capital), change])[:-1]
+    if (margin[order[is_entry]] > cash[is_entry]).any():
+        return False
+    limit = portfolio.max_concurrent
+    if limit is None:
+        return True
+    step = np.where(is_entry, 1, -1)
+    open_before = (np.cumsum(step) - step)[is_entry]
+    return not bool((open_before >= limit).any())
 
 
 class _Book:

@@ -8,10 +8,12 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from data_contracts.schemas import UTC_TIMESTAMP
 from models.backtest import METRIC_NAMES, FillModel, Portfolio, run_backtest
-from models.backtest.metrics import equity_curve, summarise
+from models.backtest.metrics import distinct_times, equity_curve, summarise
 
 DAY0 = dt.datetime(2025, 6, 16, 3, 46, tzinfo=dt.UTC)  # 09:16 IST, Monday
 US = 1_000_000
@@ -62,6 +64,21 @@ ROWS = [
 ]
 BAR_TIMES = np.array([micros(at(d, m)) for d in range(3) for m in range(10)], dtype=np.int64)
 BAR_DAYS = np.repeat(np.arange(3) + 20255, 10).astype(np.int64)  # 2025-06-16 = day 20255
+
+
+@given(
+    runs=st.lists(st.lists(st.integers(-(2**62), 2**62), max_size=30), max_size=6),
+    presorted=st.booleans(),
+)
+def test_distinct_times_any_runs_equal_numpy_unique(runs: list[list[int]], presorted: bool) -> None:
+    # Bar closes sorted by (instrument, time) are ascending runs; any order must still work.
+    parts = [sorted(run) if presorted else run for run in runs]
+    ts = np.array([t for part in parts for t in part], dtype=np.int64)
+
+    distinct = distinct_times(ts)
+
+    assert distinct.dtype == np.int64
+    assert distinct.tolist() == np.unique(ts).tolist()
 
 
 def test_equity_curve_starts_at_capital_then_adds_each_exit() -> None:

@@ -1,5 +1,6 @@
 """Specification of portfolio acceptance: one position per instrument, max_concurrent, capital;
-the event loop equals judging every signal in time order."""
+the event loop equals judging every signal in time order, and the numpy pass (taken when no limit
+binds) equals the event loop."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from hypothesis import strategies as st
 
 from data_contracts.schemas import UTC_TIMESTAMP
 from models.backtest import FillModel, Portfolio, run_backtest
-from models.backtest.portfolio import ACCEPTED, SKIP_REASONS, Candidates, accept
+from models.backtest.portfolio import (
+    ACCEPTED,
+    SKIP_REASONS,
+    Candidates,
+    accept,
+    accept_in_order,
+    accept_unlimited,
+)
 
 T0 = dt.datetime(2025, 6, 16, 3, 46, tzinfo=dt.UTC)
 NO_COSTS = FillModel(spread_bps=0, slippage_bps=0, limit_buffer_bps=10)
@@ -60,20 +68,142 @@ def reference(c: Candidates, portfolio: Portfolio) -> list[int]:
 def test_accept_any_candidates_equals_judging_every_signal_in_time_order(
     trades: list[tuple[int, int, int, float, float]], max_concurrent: int | None, capital: float
 ) -> None:
-    columns = list(zip(*trades, strict=True)) if trades else [[], [], [], [], []]
-    entry, hold, instrument, margin, pnl = (np.array(c) for c in columns)
-    candidates = Candidates(
-        entry_ts=entry.astype(np.int64),
-        exit_ts=(entry + hold).astype(np.int64),
-        instrument=instrument.astype(np.int64),
-        margin=margin.astype(np.float64),
-        net_pnl=pnl.astype(np.float64),
-    )
+    candidates = from_rows(trades)
     portfolio = Portfolio(capital=capital, per_trade_risk=1.0, max_concurrent=max_concurrent)
 
     outcome = accept(candidates, portfolio)
+    in_order = accept_in_order(candidates, portfolio)
+    fast = accept_unlimited(candidates, portfolio)
 
-    assert outcome.tolist() == reference(candidates, portfolio)
+    expected = reference(candidates, portfolio)
+    assert outcome.tolist() == expected
+    assert in_order.tolist() == expected
+    assert fast is None or fast.tolist() == expected
+
+
+def from_rows(trades: list[tuple[int, int, int, float, float]]) -> Candidates:
+    """Candidates from (entry time, holding time, instrument, margin, net P&L) rows."""
+    rows = np.array(trades, dtype=np.float64).reshape(-1, 5)
+    entry, hold, instrument = (rows[:, k].astype(np.int64) for k in range(3))
+    return Candidates(
+        entry_ts=entry,
+        exit_ts=entry + hold,
+        instrument=instrument,
+        margin=rows[:, 3].copy(),
+        net_pnl=rows[:, 4].copy(),
+    )
+
+
+ROWS = st.lists(
+    st.tuples(
+        st.integers(0, 40),  # entry time
+        st.integers(0, 8),  # holding time (0: exits at its entry bar)
+        st.integers(0, 3),  # instrument
+        st.sampled_from([0.1, 0.2, 0.3, 0.7, 25.0]),  # margin: sums that are not exact in float
+        st.sampled_from([-0.3, -0.1, 0.0, 0.1, 0.2]),  # net P&L
+    ),
+    max_size=60,
+)
+
+
+@given(
+    trades=ROWS,
+    max_concurrent=st.none() | st.integers(4, 6),
+    capital=st.sampled_from([200.0, 1e9]),
+)
+def test_accept_unlimited_limits_that_cannot_bind_equals_event_loop(
+    trades: list[tuple[int, int, int, float, float]], max_concurrent: int | None, capital: float
+) -> None:
+    # At most 4 instruments, so 4 slots; 4 x 25 margin plus 60 losses of 0.3 fit in 200.
+    candidates = from_rows(trades)
+    portfolio = Portfolio(capital=capital, per_trade_risk=1.0, max_concurrent=max_concurrent)
+
+    fast = accept_unlimited(candidates, portfolio)
+
+    assert fast is not None
+    assert fast.tolist() == accept_in_order(candidates, portfolio).tolist()
+
+
+@given(
+    trades=ROWS,
+    max_concurrent=st.none() | st.integers(1, 3),
+    capital=st.sampled_from([0.3, 0.6, 1.0, 26.0]),
+)
+def test_accept_unlimited_limits_near_binding_equals_event_loop_or_declines(
+    trades: list[tuple[int, int, int, float, float]], max_concurrent: int | None, capital: float
+) -> None:
+    # Cash lands on or near a margin after float sums, so the replay must round like the loop.
+    candidates = from_rows(trades)
+    portfolio = Portfolio(capital=capital, per_trade_risk=1.0, max_concurrent=max_concurrent)
+
+    fast = accept_unlimited(candidates, portfolio)
+    in_order = accept_in_order(candidates, portfolio).tolist()
+
+    assert fast is None or fast.tolist() == in_order
+    assert accept(candidates, portfolio).tolist() == in_order
+    assert (fast is None) == any(o not in (ACCEPTED, POSITION_OPEN) for o in in_order)
+
+
+POSITION_OPEN = SKIP_REASONS.index("position_open")
+
+
+@pytest.mark.parametrize(
+    ("rows", "portfolio", "expected"),
+    [
+        # Two at once, margin 50 each: capital 100 fits both exactly (margin > cash refuses).
+        (
+            [(0, 5, 0, 50.0, 0.0), (1, 5, 1, 50.0, 0.0)],
+            Portfolio(capital=100.0, per_trade_risk=1.0),
+            [ACCEPTED, ACCEPTED],
+        ),
+        # A loss realised before the next entry leaves too little cash.
+        (
+            [(0, 2, 0, 50.0, -1.0), (2, 5, 1, 50.0, 0.0), (3, 5, 0, 50.0, 0.0)],
+            Portfolio(capital=100.0, per_trade_risk=1.0),
+            None,
+        ),
+        # An exit at the next entry's time frees its slot and cash first (in any input order).
+        (
+            [(2, 3, 1, 60.0, 0.0), (0, 2, 0, 60.0, 0.0)],
+            Portfolio(capital=100.0, per_trade_risk=1.0, max_concurrent=1),
+            [ACCEPTED, ACCEPTED],
+        ),
+        (
+            [(2, 3, 1, 60.0, 0.0), (0, 2, 0, 60.0, 0.0)],
+            Portfolio(capital=100.0, per_trade_risk=1.0),
+            [ACCEPTED, ACCEPTED],
+        ),
+        # A trade exiting at its entry bar is released right after its entry.
+        (
+            [(0, 0, 0, 60.0, 0.0), (0, 3, 1, 60.0, 0.0)],
+            Portfolio(capital=100.0, per_trade_risk=1.0, max_concurrent=1),
+            [ACCEPTED, ACCEPTED],
+        ),
+        # One slot, two instruments overlapping: max_concurrent binds.
+        (
+            [(0, 3, 0, 10.0, 0.0), (1, 3, 1, 10.0, 0.0)],
+            Portfolio(capital=100.0, per_trade_risk=1.0, max_concurrent=1),
+            None,
+        ),
+        # Signals while holding are position_open, whatever the limits.
+        (
+            [(0, 4, 0, 10.0, 0.0), (2, 4, 0, 10.0, 0.0), (4, 1, 0, 10.0, 0.0)],
+            Portfolio(capital=10.0, per_trade_risk=1.0, max_concurrent=1),
+            [ACCEPTED, POSITION_OPEN, ACCEPTED],
+        ),
+    ],
+)
+def test_accept_unlimited_binding_or_not_answers_or_declines(
+    rows: list[tuple[int, int, int, float, float]],
+    portfolio: Portfolio,
+    expected: list[int] | None,
+) -> None:
+    candidates = from_rows(rows)
+
+    fast = accept_unlimited(candidates, portfolio)
+
+    assert (None if fast is None else fast.tolist()) == expected
+    assert accept(candidates, portfolio).tolist() == reference(candidates, portfolio)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -94,6 +224,27 @@ def test_accept_long_dense_signal_runs_equal_judging_every_signal(seed: int) -> 
     outcome = accept(candidates, portfolio)
 
     assert outcome.tolist() == reference(candidates, portfolio)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_accept_unlimited_long_chains_equal_judging_every_signal(seed: int) -> None:
+    # Long runs of taken trades per instrument: many rounds of pointer doubling.
+    rng = np.random.default_rng(seed)
+    n = 5000
+    entry = rng.integers(0, 20_000, n)
+    candidates = Candidates(
+        entry_ts=entry,
+        exit_ts=entry + rng.integers(0, 12, n),
+        instrument=rng.integers(0, 1 + seed, n) * 7 - 3,  # any int64 ids, not 0..k-1
+        margin=rng.uniform(1.0, 50.0, n),
+        net_pnl=rng.normal(0, 5, n),
+    )
+    portfolio = Portfolio(capital=1e9, per_trade_risk=1.0)
+
+    fast = accept_unlimited(candidates, portfolio)
+
+    assert fast is not None
+    assert fast.tolist() == reference(candidates, portfolio)
 
 
 # --- through run_backtest -------------------------------------------------------------------------
