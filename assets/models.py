@@ -1,10 +1,11 @@
-"""Model assets (group ``models``): fee-aware labels, the training set, the walk-forward study,
-the registered model with its promotion gate, the champion alias and the backtest report.
+"""Model assets (group ``models``): fee-aware labels (equity intraday and long options), the
+training set, the walk-forward study, the registered model with its promotion gate, the champion
+alias and the backtest report.
 
-``labels`` and ``training_set`` are daily partitions (they run with the daily ingest job); the
-rest are unpartitioned and read every validated day from the lake. A ``training_set`` partition is
-written only after it passes its checks (schema and label leakage), and is deleted when a rerun
-fails them, so everything downstream trains on checked data only.
+``labels``, ``option_labels`` and ``training_set`` are daily partitions (they run with the daily
+ingest job); the rest are unpartitioned and read every validated day from the lake. A
+``training_set`` partition is written only after it passes its checks (schema and label leakage),
+and is deleted when a rerun fails them, so everything downstream trains on checked data only.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the context annotations at runtime.
@@ -31,14 +32,14 @@ from dagster import (
     asset,
 )
 
-from assets.features import FEATURES_TABLE
+from assets.features import FEATURES_TABLE, OPTION_CHAIN_TABLE
 from assets.market_data import CANDLES_TABLE, INSTRUMENTS_TABLE
 from assets.partitions import partition_day
 from assets.resources import LakeResource, ModelRegistryResource
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.schemas import LabelFrame
-from models.labels import label_entries
+from models.labels import label_entries, label_option_trades
 from models.lake import Lake
 from models.promotion import PromotionCriteria, decide_promotion
 from models.reports import (
@@ -60,10 +61,17 @@ from models.research import (
     training_rows,
     walk_forward_study,
 )
-from models.strategies import EquityIntradayParams, equity_intraday_entries
+from models.strategies import (
+    EquityIntradayParams,
+    LongOptionParams,
+    equity_intraday_entries,
+    long_option_trades,
+    underlying_signals,
+)
 
 __all__ = [
     "LABELS_TABLE",
+    "OPTION_LABELS_TABLE",
     "TRAINING_JOB_ASSETS",
     "TRAINING_SET_TABLE",
     "ModelPipeline",
@@ -72,6 +80,7 @@ __all__ = [
 
 GROUP = "models"
 LABELS_TABLE = "labels"
+OPTION_LABELS_TABLE = "option_labels"
 TRAINING_SET_TABLE = "training_set"
 TRAINING_JOB_ASSETS = ("walk_forward_evaluation", "trained_model", "champion_model", "backtest")
 WALK_FORWARD_REPORT = "walk_forward.html"
@@ -84,6 +93,7 @@ class ModelPipeline:
 
     research: ResearchSettings
     equity: EquityIntradayParams
+    options: LongOptionParams
     promotion: PromotionCriteria
     data_source: str
 
@@ -91,10 +101,15 @@ class ModelPipeline:
 def model_assets(
     partitions: PartitionsDefinition, calendar: NseCalendar, pipeline: ModelPipeline
 ) -> list[AssetsDefinition]:
-    """The model assets: two daily-partitioned, four over the whole validated history."""
+    """The model assets: three daily-partitioned, four over the whole validated history."""
     labels = _labels_asset(partitions, calendar, pipeline)
     training_set = _training_set_asset(partitions, pipeline, labels)
-    return [labels, training_set, *_training_assets(pipeline, training_set)]
+    return [
+        labels,
+        _option_labels_asset(partitions, calendar, pipeline),
+        training_set,
+        *_training_assets(pipeline, training_set),
+    ]
 
 
 def _labels_asset(
@@ -148,6 +163,59 @@ def _labels_asset(
         yield _schema_check("label_frame_valid", LABELS_TABLE, frame, LabelFrame)
 
     return labels
+
+
+def _option_labels_asset(
+    partitions: PartitionsDefinition, calendar: NseCalendar, pipeline: ModelPipeline
+) -> AssetsDefinition:
+    settings = pipeline.research
+    inputs = (CANDLES_TABLE, FEATURES_TABLE, INSTRUMENTS_TABLE, OPTION_CHAIN_TABLE)
+
+    @asset(
+        name=OPTION_LABELS_TABLE,
+        group_name=GROUP,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=list(inputs),
+        check_specs=[
+            AssetCheckSpec("option_label_frame_valid", asset=OPTION_LABELS_TABLE, blocking=True)
+        ],
+        description=(
+            "Fee-aware labels of the long-options strategy: at each decision point of an "
+            "underlying with a chain, the CE (bullish) or PE (bearish) chosen by delta and "
+            "liquidity, its net outcome after every charge (TP/SL on the premium, time exit, "
+            "F&O square-off), on minute bars priced from the underlying and the chain's vol."
+        ),
+    )
+    def option_labels(
+        context: AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        store = lake.lake()
+        written = []
+        for key in context.partition_keys:
+            day = partition_day(key)
+            candles, features, instruments, chain = (_read(store, t, day) for t in inputs)
+            if candles is None or features is None or instruments is None or chain is None:
+                context.log.warning(f"{day}: an input of {inputs} is missing; no option labels")
+                continue
+            trades = long_option_trades(
+                underlying_signals(features, chain),
+                candles,
+                chain,
+                instruments,
+                params=pipeline.options,
+                calendar=calendar,
+            )
+            day_labels = label_option_trades(
+                trades, fills=settings.fills, portfolio=settings.portfolio
+            )
+            store.write(OPTION_LABELS_TABLE, day, day_labels)
+            written.append(day_labels)
+        frame = pl.concat(written) if written else pl.DataFrame()
+        yield MaterializeResult(metadata=_label_summary(frame))
+        yield _schema_check("option_label_frame_valid", OPTION_LABELS_TABLE, frame, LabelFrame)
+
+    return option_labels
 
 
 def _training_set_asset(

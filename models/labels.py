@@ -17,13 +17,16 @@ import polars as pl
 
 from data_contracts.charges import ChargesModel
 from models.backtest import ENTRY_SCHEMA, FillModel, Portfolio, simulate_trades
+from models.strategies import OptionTrades
 
 __all__ = [
     "ENTRY_INPUTS",
     "ENTRY_PASSTHROUGH",
     "LABEL_COLUMNS",
+    "OPTION_CONTRACT_COLUMNS",
     "OUTCOME_COLUMNS",
     "label_entries",
+    "label_option_trades",
 ]
 
 LABEL_COLUMNS: Final = (
@@ -40,6 +43,8 @@ OUTCOME_COLUMNS: Final = ("quantity", "entry_price", "exit_price", "exit_reason"
 # The entry's own columns (besides its keys), so evaluation can re-run exactly that trade.
 ENTRY_INPUTS: Final = tuple(c for c in ENTRY_SCHEMA if c not in ("instrument_token", "ts_decision"))
 ENTRY_PASSTHROUGH: Final = (*ENTRY_INPUTS, *OUTCOME_COLUMNS)
+# Which contract a long-option label bought, and at what delta (from the chain snapshot).
+OPTION_CONTRACT_COLUMNS: Final = ("underlying_token", "expiry", "strike", "option_type", "delta")
 
 
 def label_entries(
@@ -66,3 +71,21 @@ def label_entries(
         (pl.col("net_pnl") > 0).alias("win"),
         *(pl.col(c) for c in ENTRY_PASSTHROUGH),
     ).sort("instrument_token", "ts_event")
+
+
+def label_option_trades(
+    trades: OptionTrades,
+    *,
+    fills: FillModel,
+    portfolio: Portfolio,
+    charges: ChargesModel | None = None,
+) -> pl.DataFrame:
+    """Labels of the long-options strategy's trades (on the contracts' minute bars), with the
+    contract each one bought (``OPTION_CONTRACT_COLUMNS``)."""
+    labels = label_entries(
+        trades.bars, trades.entries, fills=fills, portfolio=portfolio, charges=charges
+    )
+    contracts = trades.contracts.select(
+        "instrument_token", pl.col("ts_decision").alias("ts_event"), *OPTION_CONTRACT_COLUMNS
+    )
+    return labels.join(contracts, on=["instrument_token", "ts_event"], how="left")

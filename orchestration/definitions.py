@@ -31,7 +31,13 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 
 from assets.features import feature_assets
 from assets.market_data import market_data_assets
-from assets.models import LABELS_TABLE, TRAINING_JOB_ASSETS, TRAINING_SET_TABLE, model_assets
+from assets.models import (
+    LABELS_TABLE,
+    OPTION_LABELS_TABLE,
+    TRAINING_JOB_ASSETS,
+    TRAINING_SET_TABLE,
+    model_assets,
+)
 from assets.partitions import trading_day_partitions
 from assets.resources import (
     FileMarketData,
@@ -81,7 +87,7 @@ def build_definitions(
     daily = define_asset_job(
         DAILY_JOB,
         selection=AssetSelection.groups("market_data", "features")
-        | AssetSelection.assets(LABELS_TABLE, TRAINING_SET_TABLE),
+        | AssetSelection.assets(LABELS_TABLE, OPTION_LABELS_TABLE, TRAINING_SET_TABLE),
         description="Ingest, validate, featurize and label one trading day.",
     )
     training = define_asset_job(

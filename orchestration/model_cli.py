@@ -11,12 +11,18 @@ import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Final
 
 import polars as pl
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from assets.models import BACKTEST_REPORT, TRAINING_SET_TABLE, WALK_FORWARD_REPORT
+from assets.features import FEATURES_TABLE, OPTION_CHAIN_TABLE
+from assets.market_data import CANDLES_TABLE, INSTRUMENTS_TABLE
+from assets.models import (
+    BACKTEST_REPORT,
+    OPTION_LABELS_TABLE,
+    TRAINING_SET_TABLE,
+    WALK_FORWARD_REPORT,
+)
 from assets.resources import ModelRegistryResource
 from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
@@ -25,13 +31,12 @@ from models.backtest import BacktestResult, run_backtest
 from models.lake import Lake
 from models.reports import write_backtest_report
 from models.research import STRATEGIES, SavedStudy, load_study, strategy_entries
+from models.strategies import OPTION_STRATEGIES, long_option_trades, underlying_signals
 from orchestration.data_cli import console, dagster_instance
 from orchestration.definitions import TRAINING_JOB, build_definitions
 from orchestration.model_settings import model_pipeline
 
 __all__ = ["BacktestRun", "TrainingRun", "backtest", "train"]
-
-CANDLES: Final = "candles_1m"
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,11 @@ def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) ->
     ``model`` scores the days with the current ``champion`` (raises if there is none); days the
     champion was trained on are in-sample, which the report's title says.
     """
-    if strategy not in STRATEGIES:
-        raise ContractError("backtest", "--strategy", strategy, f"must be one of {STRATEGIES}")
+    known = (*STRATEGIES, *OPTION_STRATEGIES)
+    if strategy not in known:
+        raise ContractError("backtest", "--strategy", strategy, f"must be one of {known}")
+    if strategy in OPTION_STRATEGIES:
+        return _backtest_options(config, first, last, strategy)
     if first > last:
         raise ContractError("backtest", "--from", first, f"must be on or before --to ({last})")
     lake = Lake(config.storage.lake_dir)
@@ -106,7 +114,7 @@ def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) ->
             "backtest", "--from", first, f"no validated training_set days in {first}..{last}"
         )
     rows = lake.scan(TRAINING_SET_TABLE, days[0], days[-1]).drop("date").collect()
-    bars = lake.scan(CANDLES, days[0], days[-1]).drop("date").collect()
+    bars = lake.scan(CANDLES_TABLE, days[0], days[-1]).drop("date").collect()
     calendar = NseCalendar.default(override=config.calendar.holidays_file)
     settings = model_pipeline(config, calendar).research
     version = None
@@ -143,6 +151,53 @@ def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) ->
         data_source=config.data.source.value,
     )
     return BacktestRun(strategy, days[0], days[-1], result, report, version)
+
+
+def _backtest_options(
+    config: KitepilotConfig, first: date, last: date, strategy: str
+) -> BacktestRun:
+    """A rules-only long-options baseline over the days with option labels in the range."""
+    if first > last:
+        raise ContractError("backtest", "--from", first, f"must be on or before --to ({last})")
+    lake = Lake(config.storage.lake_dir)
+    days = [d for d in lake.days(OPTION_LABELS_TABLE) if first <= d <= last]
+    if not days:
+        raise ContractError(
+            "backtest", "--from", first, f"no option_labels days in {first}..{last}"
+        )
+    calendar = NseCalendar.default(override=config.calendar.holidays_file)
+    pipeline = model_pipeline(config, calendar)
+    settings = pipeline.research
+
+    def read(table: str) -> pl.DataFrame:
+        return lake.scan(table, days[0], days[-1]).drop("date").collect()
+
+    chain = read(OPTION_CHAIN_TABLE)
+    signals = underlying_signals(
+        read(FEATURES_TABLE), chain, strategy=strategy, feature_set=settings.feature_set
+    )
+    instruments = read(INSTRUMENTS_TABLE).unique("instrument_token", keep="last")
+    with _spinner(f"backtest {strategy} {days[0]} → {days[-1]}"):
+        trades = long_option_trades(
+            signals,
+            read(CANDLES_TABLE),
+            chain,
+            instruments,
+            params=pipeline.options,
+            calendar=calendar,
+        )
+        result = run_backtest(
+            trades.bars, trades.entries, fills=settings.fills, portfolio=settings.portfolio
+        )
+    report = write_backtest_report(
+        _study_dir(config).parent / "backtests" / f"{strategy}_{days[0]}_{days[-1]}.html",
+        title=f"Backtest: {strategy} {days[0]} → {days[-1]} (long options, rules only)",
+        metrics={k: float(v) for k, v in result.metrics.items()},
+        equity=result.equity,
+        trades=result.trades,
+        data_source=config.data.source.value,
+    )
+    return BacktestRun(strategy, days[0], days[-1], result, report, None)
 
 
 def _registry(config: KitepilotConfig) -> ModelRegistryResource:

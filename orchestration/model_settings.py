@@ -11,7 +11,7 @@ from models.backtest import FillModel, Portfolio
 from models.features import FeatureSet
 from models.promotion import PromotionCriteria
 from models.research import ResearchSettings
-from models.strategies import EquityIntradayParams
+from models.strategies import EquityIntradayParams, LongOptionParams
 from models.training import TrainingConfig
 from models.walkforward import WalkForwardConfig
 
@@ -61,6 +61,17 @@ def model_pipeline(config: KitepilotConfig, calendar: NseCalendar) -> ModelPipel
             stop_loss_atr=strategy.equity_stop_loss_atr,
             max_hold_minutes=strategy.equity_max_hold_minutes,
             last_entry_time=strategy.last_entry_time,
+        ),
+        options=LongOptionParams(
+            take_profit_pct=strategy.option_take_profit_pct,
+            stop_loss_pct=strategy.option_stop_loss_pct,
+            delta_min=strategy.option_delta_min,
+            delta_max=strategy.option_delta_max,
+            max_hold_minutes=strategy.option_max_hold_minutes,
+            exit_days_before_expiry=strategy.option_exit_days_before_expiry,
+            last_entry_time=strategy.last_entry_time,
+            min_oi=strategy.option_min_oi,
+            max_spread_pct=strategy.option_max_spread_pct,
         ),
         promotion=PromotionCriteria(
             primary_metric=config.promotion.primary_metric.value,

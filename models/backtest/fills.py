@@ -61,14 +61,32 @@ class FillModel:
         """(fill, limit) of a marketable LIMIT entry at the decision bar.
 
         The fill is the ask (long) or bid (short), or close +/- half the assumed spread when the
-        bar has none (NaN), plus slippage, rounded to the tick against us. The limit is close
-        +/- the buffer, rounded to the tick in our favour (a BUY limit rounds down). The caller
-        skips the entry when the fill is beyond the limit.
+        bar has none (NaN), plus slippage, rounded to the tick against us. The limit is the
+        reference +/- the buffer, rounded to the tick in our favour (a BUY limit rounds down); the
+        reference is the close when the bar has no quote. When it has one (option bars), the order
+        is priced through the quote, as a trader would: the reference is the ask (BUY) or bid
+        (SELL), and the limit is at least one tick beyond it. The caller skips the entry when the
+        fill is beyond the limit.
         """
         fill = self._market(long, close, bid, ask, tick, buying=long)
         buffer = self.limit_buffer_bps * _BPS
+        touch = np.where(long, ask, bid)
+        quoted = ~np.isnan(touch)
+        reference = np.where(quoted, touch, close)
         limit = np.where(
-            long, round_down(close * (1 + buffer), tick), round_up(close * (1 - buffer), tick)
+            long,
+            round_down(reference * (1 + buffer), tick),
+            round_up(reference * (1 - buffer), tick),
+        )
+        through_quote = np.where(
+            long,
+            round_up(reference, tick) + tick,
+            np.maximum(round_down(reference, tick) - tick, 0),
+        )
+        limit = np.where(
+            quoted,
+            np.where(long, np.maximum(limit, through_quote), np.minimum(limit, through_quote)),
+            limit,
         )
         return fill, limit
 

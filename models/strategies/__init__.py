@@ -1,10 +1,27 @@
 """Strategies shared by labels, the backtest and (later) streaming: where to enter, which side, and
 the exits of the trade the strategy would take.
 
-See ``docs/strategies.md``.
+See ``docs/models.md`` (labels and strategies).
 """
 
 from models.strategies.equity import EquityIntradayParams, equity_intraday_entries
-from models.strategies.rules import macd_rsi_signals
+from models.strategies.options import (
+    OPTION_STRATEGIES,
+    LongOptionParams,
+    OptionTrades,
+    long_option_trades,
+    underlying_signals,
+)
+from models.strategies.rules import macd_rsi_signals, trend_direction
 
-__all__ = ["EquityIntradayParams", "equity_intraday_entries", "macd_rsi_signals"]
+__all__ = [
+    "OPTION_STRATEGIES",
+    "EquityIntradayParams",
+    "LongOptionParams",
+    "OptionTrades",
+    "equity_intraday_entries",
+    "long_option_trades",
+    "macd_rsi_signals",
+    "trend_direction",
+    "underlying_signals",
+]

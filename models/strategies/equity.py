@@ -21,6 +21,7 @@ from data_contracts.timeutil import IST
 from data_contracts.validation import integer, positive
 from models.backtest import ENTRY_SCHEMA
 from models.features import FeatureSet
+from models.strategies.rules import trend_direction
 
 __all__ = ["EquityIntradayParams", "equity_intraday_entries"]
 
@@ -92,7 +93,7 @@ def equity_intraday_entries(
     rows = rows.filter(
         (last_entry <= params.last_entry_time) & (pl.col("ts_event") < pl.col("_square_off"))
     )
-    direction = pl.when(pl.col(macd_hist) >= 0).then(1).otherwise(-1).cast(pl.Int8)
+    direction = trend_direction()
     distance = pl.col(atr) * pl.col("close")
     hold_until = pl.col("ts_event") + pl.duration(minutes=params.max_hold_minutes)
     return rows.select(

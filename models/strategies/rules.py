@@ -15,7 +15,7 @@ import polars as pl
 from data_contracts.schemas import ist_date
 from models.features import FeatureSet
 
-__all__ = ["RSI_BANDS", "macd_rsi_signals"]
+__all__ = ["RSI_BANDS", "macd_rsi_signals", "trend_direction"]
 
 # (long lower, long upper, short lower, short upper) RSI bounds.
 RSI_BANDS: Final = (50.0, 70.0, 30.0, 50.0)
@@ -40,3 +40,9 @@ def macd_rsi_signals(features: pl.DataFrame, feature_set: FeatureSet) -> pl.Data
     return features.sort("instrument_token", "ts_event").select(
         "instrument_token", "ts_event", signal.fill_null(False).alias("rules_signal")
     )
+
+
+def trend_direction() -> pl.Expr:
+    """The trend's side at a bar, as an Int8 ``direction``: +1 when the MACD histogram is at or
+    above zero, -1 below it (the side every strategy offers the model at a decision point)."""
+    return pl.when(pl.col("macd_hist_rel") >= 0).then(1).otherwise(-1).cast(pl.Int8)

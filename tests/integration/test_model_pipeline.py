@@ -4,6 +4,7 @@ alias → backtest report; a deliberately worse model stays challenger; a leaked
 
 from __future__ import annotations
 
+import re
 import warnings
 from datetime import date
 from pathlib import Path
@@ -48,6 +49,9 @@ def _config(tmp_path: Path, **overrides: str) -> KitepilotConfig:
         # A threshold the calibrated model reaches, so the model strategy trades.
         "KITEPILOT_STRATEGY__MIN_CONFIDENCE": "0.55",
         "KITEPILOT_STRATEGY__MIN_EXPECTED_NET_PROFIT": "0",
+        # Room for one NIFTY option lot (65 x premium x 40 % stop) so long options get labels.
+        "KITEPILOT_RISK__PER_TRADE_RISK": "5000",
+        "KITEPILOT_RISK__DAILY_LOSS_LIMIT": "10000",
     }
     environ.update({f"KITEPILOT_{k}": v for k, v in overrides.items()})
     return load_config(environ=environ, dotenv_file=None)
@@ -105,6 +109,28 @@ def test_daily_job_writes_valid_fee_aware_labels_and_training_set(trained) -> No
         "end_of_data",
     }
     assert lake.days("training_set") == days
+
+
+def test_daily_job_writes_long_option_labels_within_the_strategy_rules(trained) -> None:
+    tmp_path, *_ = trained
+    lake = Lake(tmp_path / "lake")
+    days = lake.days("labels")
+
+    labels = lake.scan("option_labels", days[0], days[-1]).drop("date").collect()
+
+    assert lake.days("option_labels") == days
+    assert LabelFrame.validate(labels).height > 100
+    assert (labels["segment"] == "options").all()
+    assert (labels["charges"] > 0).all()
+    assert labels["delta"].abs().is_between(0.20, 0.40).all()
+    calls = labels["option_type"] == "CE"
+    assert 0 < calls.sum() < labels.height  # bullish and bearish decisions both trade
+    assert set(labels["exit_reason"].unique()) <= {
+        "take_profit",
+        "stop_loss",
+        "time",
+        "square_off",
+    }
 
 
 def test_training_registers_a_champion_and_writes_the_reports(trained) -> None:
@@ -205,10 +231,22 @@ def _environ(tmp_path: Path) -> dict[str, str]:
         "KITEPILOT_STORAGE__MLFLOW_ARTIFACTS_DIR": str(storage.mlflow_artifacts_dir),
         "KITEPILOT_TRAINING__MODEL_NAME": MODEL,
         "KITEPILOT_STRATEGY__MIN_CONFIDENCE": "0.55",
+        "KITEPILOT_RISK__PER_TRADE_RISK": "5000",
+        "KITEPILOT_RISK__DAILY_LOSS_LIMIT": "10000",
     }
 
 
-@pytest.mark.parametrize("strategy", ["model", "rules_macd_rsi", "always_trade", "never_trade"])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        "model",
+        "rules_macd_rsi",
+        "always_trade",
+        "never_trade",
+        "options_rules_macd_rsi",
+        "options_always_trade",
+    ],
+)
 def test_backtest_cli_prints_metrics_and_writes_the_report(
     trained, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,6 +266,10 @@ def test_backtest_cli_prints_metrics_and_writes_the_report(
     assert "Simulated data is not market evidence" in report.read_text(encoding="utf-8")
     if strategy == "model":
         assert "in-sample" in result.stdout
+    if strategy.startswith("options") or strategy == "always_trade":
+        trades = re.search(r"trades\s*│\s*([\d,.]+)", result.stdout)
+        assert trades is not None, result.stdout
+        assert float(trades.group(1).replace(",", "")) > 0
 
 
 def test_backtest_cli_refuses_an_unknown_strategy_naming_the_option(

@@ -199,6 +199,31 @@ def test_simulate_trades_bid_ask_columns_price_entry_and_market_exit() -> None:
     assert result.trades.select("entry_price", "exit_price").row(0) == (100.05, 100.3)
 
 
+@pytest.mark.parametrize(
+    ("entry", "fill"),
+    [
+        # Ask 101 (1 % over the close): the BUY limit goes through the quote, not the close
+        # (which would be 100.10 and never fill); 101 x 1.0002 rounds up to 101.05.
+        ({}, 101.05),
+        # Bid 99: the SELL limit goes through the bid; 99 x 0.9998 rounds down to 98.95.
+        ({"direction": -1, "take_profit": 97.0, "stop_loss": 101.5}, 98.95),
+    ],
+)
+def test_simulate_trades_quoted_wide_spread_entry_limit_goes_through_the_quote(
+    entry: dict[str, Any], fill: float
+) -> None:
+    quoted = bars([FLAT, FLAT]).with_columns(
+        pl.Series("bid", [99.0, 99.0]), pl.Series("ask", [101.0, 101.0])
+    )
+
+    result = simulate_trades(
+        quoted, entries({"take_profit": 103.0} | entry), fills=FILLS, portfolio=PORTFOLIO
+    )
+
+    assert result.skipped.is_empty()
+    assert result.trades["entry_price"].to_list() == [fill]
+
+
 # --- entry skips and sizing ---------------------------------------------------------------------
 
 
