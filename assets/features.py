@@ -24,7 +24,7 @@ from dagster import (
     asset,
 )
 
-from assets.market_data import CANDLES_TABLE
+from assets.market_data import CANDLES_TABLE, OPTION_CHAIN_ASSET, OPTION_CHAIN_TABLE
 from assets.partitions import partition_day
 from assets.resources import LakeResource
 from data_contracts.nse_calendar import NseCalendar
@@ -36,7 +36,6 @@ __all__ = ["FEATURES_TABLE", "OPTION_FEATURES_TABLE", "feature_assets"]
 GROUP = "features"
 FEATURES_TABLE = "features"
 OPTION_FEATURES_TABLE = "option_features"
-OPTION_CHAIN_TABLE = "option_chain"
 
 
 class _FeatureSet(Protocol):
@@ -75,7 +74,7 @@ def feature_assets(
         ),
         _feature_asset(
             OPTION_FEATURES_TABLE,
-            "option_chain_snapshots",
+            OPTION_CHAIN_ASSET,
             option_features,
             calendar,
             partitions,

@@ -40,7 +40,13 @@ from models.data_quality import (
     validate_candles,
 )
 
-__all__ = ["CANDLES_TABLE", "REJECTED_TABLE", "market_data_assets"]
+__all__ = [
+    "CANDLES_TABLE",
+    "OPTION_CHAIN_ASSET",
+    "OPTION_CHAIN_TABLE",
+    "REJECTED_TABLE",
+    "market_data_assets",
+]
 
 # Single-run backfills (one run checks a whole range) are Dagster "beta"; we rely on them
 # deliberately, so the notice would only be noise for users.
@@ -51,6 +57,8 @@ INSTRUMENTS_TABLE = "instruments"
 CANDLES_TABLE = "candles_1m"
 REJECTED_TABLE = "candles_1m_rejected"
 OPTION_CHAIN_TABLE = "option_chain"
+# The asset that writes the OPTION_CHAIN_TABLE partitions.
+OPTION_CHAIN_ASSET = "option_chain_snapshots"
 ONE_MINUTE = timedelta(minutes=1)
 # Sources are remote or flaky (Kite's API, a network share): retry before failing the run.
 SOURCE_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL)
@@ -153,7 +161,7 @@ def market_data_assets(
             yield _check_result(result, docs_link=str(docs) if docs else None)
 
     @asset(
-        name="option_chain_snapshots",
+        name=OPTION_CHAIN_ASSET,
         group_name=GROUP,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),

@@ -32,8 +32,13 @@ from dagster import (
     asset,
 )
 
-from assets.features import FEATURES_TABLE, OPTION_CHAIN_TABLE
-from assets.market_data import CANDLES_TABLE, INSTRUMENTS_TABLE
+from assets.features import FEATURES_TABLE
+from assets.market_data import (
+    CANDLES_TABLE,
+    INSTRUMENTS_TABLE,
+    OPTION_CHAIN_ASSET,
+    OPTION_CHAIN_TABLE,
+)
 from assets.partitions import partition_day
 from assets.resources import LakeResource, ModelRegistryResource
 from data_contracts.errors import ContractError
@@ -176,7 +181,7 @@ def _option_labels_asset(
         group_name=GROUP,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
-        deps=list(inputs),
+        deps=[CANDLES_TABLE, FEATURES_TABLE, INSTRUMENTS_TABLE, OPTION_CHAIN_ASSET],
         check_specs=[
             AssetCheckSpec("option_label_frame_valid", asset=OPTION_LABELS_TABLE, blocking=True)
         ],

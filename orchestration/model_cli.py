@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from assets.features import FEATURES_TABLE, OPTION_CHAIN_TABLE
-from assets.market_data import CANDLES_TABLE, INSTRUMENTS_TABLE
+from assets.features import FEATURES_TABLE
+from assets.market_data import CANDLES_TABLE, INSTRUMENTS_TABLE, OPTION_CHAIN_TABLE
 from assets.models import (
     BACKTEST_REPORT,
     OPTION_LABELS_TABLE,

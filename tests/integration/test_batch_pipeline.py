@@ -85,6 +85,7 @@ def test_definitions_load_every_job_and_schedule(tmp_path: Path) -> None:
         "features",
         "option_features",
         "labels",
+        "option_labels",
         "training_set",
         "walk_forward_evaluation",
         "trained_model",
