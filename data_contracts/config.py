@@ -27,6 +27,8 @@ __all__ = [
     "ConfigProblem",
     "DataSource",
     "KitepilotConfig",
+    "PaperExchangeConfig",
+    "PaperSource",
     "PromotionMetric",
     "WindowKind",
     "cross_field_problems",
@@ -145,10 +147,30 @@ class KiteConfig(_Section):
     access_token: SecretStr | None
 
 
+class PaperSource(StrEnum):
+    """Where the paper exchange's market comes from: the simulator or the lake's candles."""
+
+    SIM = "sim"
+    LAKE = "lake"
+
+
 class PaperExchangeConfig(_Section):
     host: str
     port: Port
     starting_cash: PositiveMoney
+    source: PaperSource
+    speed: Annotated[float, Field(ge=0, le=100_000)]
+    seed: Annotated[int, Field(ge=0)]
+    replay_day: date | None
+    # Not a secret (it is in every request header), but named like one: set it in the environment.
+    api_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+    api_secret: SecretStr | None
+    admin_token: SecretStr | None
+    user_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")]
+    redirect_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    heartbeat_seconds: Annotated[float, Field(gt=0, le=2)]
+    database: str
+    faults_file: Path | None
 
 
 class DashboardConfig(_Section):

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import SystemClock
-from data_contracts.config import ConfigError, KitepilotConfig
+from data_contracts.config import ConfigError, KitepilotConfig, PaperSource
 from data_contracts.enums import ChargeSegment, InstrumentType, Side
 from data_contracts.errors import ContractError
 from data_contracts.freeze import load_freeze_quantities
@@ -306,7 +306,6 @@ def _print_calendar(
 
 # What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
 _NOT_BUILT_YET = (
-    ("paper exchange (Kite-compatible REST + WebSocket)", "#5"),
     ("Bytewax streaming worker: ticks → proposals", "#6"),
     ("risk engine, executor, reconciliation, kill switch, audit", "#7"),
     ("Dash approval screen", "#8"),
@@ -601,3 +600,71 @@ def _demo_batch(config: KitepilotConfig) -> None:
         f"Data Docs: {config.storage.reports_dir / 'data_docs'} · open the asset graph with "
         "`DAGSTER_HOME=$PWD .venv/bin/dagster dev` (http://127.0.0.1:3000)"
     )
+
+
+class PaperSourceChoice(StrEnum):
+    sim = PaperSource.SIM.value
+    lake = PaperSource.LAKE.value
+
+
+@app.command("paper-exchange")
+def paper_exchange(
+    port: Annotated[int | None, typer.Option(help="Port (default: paper_exchange.port).")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Market seconds per wall second (1 real time, 60 a minute a second)."),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="The session to replay, YYYY-MM-DD (default: the last one)."),
+    ] = None,
+    source: Annotated[
+        PaperSourceChoice | None, typer.Option(help="Market data: sim (simulator) or lake.")
+    ] = None,
+    faults: Annotated[
+        Path | None, typer.Option(help="A fault-injection plan (YAML) for reliability tests.")
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """The local Kite-compatible paper exchange: REST and the WebSocket ticker on one port,
+    replaying a market session. Ctrl-C stops it."""
+    from orchestration.paper_cli import (  # lazy: keeps `kitepilot --help` fast
+        PaperOverrides,
+        build_paper_exchange,
+        serve,
+    )
+
+    config = _load(config_file)
+    if port is not None and not 0 <= port <= 65535:
+        raise typer.BadParameter(f"must be within 0..65535, was {port}", param_hint="--port")
+    if speed is not None and speed < 0:
+        raise typer.BadParameter(f"must be >= 0, was {speed}", param_hint="--speed")
+    overrides = PaperOverrides(
+        port=port,
+        speed=speed,
+        day=_parse_date(start, "--from"),
+        source=None if source is None else PaperSource(source.value),
+        faults_file=faults,
+    )
+    try:
+        with _shown_calendar_warnings():
+            exchange, credentials_file = build_paper_exchange(config, overrides, _today())
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
+    settings = exchange.settings
+    host = settings.host
+    shown_port = settings.port
+    console.print(
+        f"[bold]paper exchange[/] replaying {exchange.market.day} "
+        f"({(source or config.paper_exchange.source).value}) at speed {exchange.clock.speed:g}"
+    )
+    console.print(
+        f"REST   http://{host}:{shown_port}  ·  ticker ws://{host}:{shown_port}\n"
+        f"api_key {settings.api_key} · user {settings.user_id} · api_secret and admin token "
+        f"(header X-Paper-Admin) in {credentials_file}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print("Ctrl-C stops it.")
+    serve(exchange)
