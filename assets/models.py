@@ -11,7 +11,7 @@ and is deleted when a rerun fails them, so everything downstream trains on check
 # No `from __future__ import annotations`: Dagster inspects the context annotations at runtime.
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -138,17 +138,8 @@ def _labels_asset(
     def labels(
         context: AssetExecutionContext, lake: LakeResource
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
-        store = lake.lake()
-        written = []
-        for key in context.partition_keys:
-            day = partition_day(key)
-            candles, features, instruments = (
-                _read(store, table, day)
-                for table in (CANDLES_TABLE, FEATURES_TABLE, INSTRUMENTS_TABLE)
-            )
-            if candles is None or features is None or instruments is None:
-                context.log.warning(f"{day}: candles, features or instruments missing; no labels")
-                continue
+        def build(frames: list[pl.DataFrame]) -> pl.DataFrame:
+            candles, features, instruments = frames
             entries = equity_intraday_entries(
                 features,
                 candles,
@@ -158,14 +149,18 @@ def _labels_asset(
                 calendar=calendar,
             )
             # Each label is its trade alone (sized by the strategy, no competing positions).
-            day_labels = label_entries(
+            return label_entries(
                 candles, entries, fills=settings.fills, portfolio=settings.portfolio
             )
-            store.write(LABELS_TABLE, day, day_labels)
-            written.append(day_labels)
-        frame = pl.concat(written) if written else pl.DataFrame()
-        yield MaterializeResult(metadata=_label_summary(frame))
-        yield _schema_check("label_frame_valid", LABELS_TABLE, frame, LabelFrame)
+
+        yield from _daily_labels(
+            context,
+            lake.lake(),
+            LABELS_TABLE,
+            (CANDLES_TABLE, FEATURES_TABLE, INSTRUMENTS_TABLE),
+            build,
+            "label_frame_valid",
+        )
 
     return labels
 
@@ -195,14 +190,8 @@ def _option_labels_asset(
     def option_labels(
         context: AssetExecutionContext, lake: LakeResource
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
-        store = lake.lake()
-        written = []
-        for key in context.partition_keys:
-            day = partition_day(key)
-            candles, features, instruments, chain = (_read(store, t, day) for t in inputs)
-            if candles is None or features is None or instruments is None or chain is None:
-                context.log.warning(f"{day}: an input of {inputs} is missing; no option labels")
-                continue
+        def build(frames: list[pl.DataFrame]) -> pl.DataFrame:
+            candles, features, instruments, chain = frames
             trades = long_option_trades(
                 underlying_signals(features, chain),
                 candles,
@@ -211,16 +200,39 @@ def _option_labels_asset(
                 params=pipeline.options,
                 calendar=calendar,
             )
-            day_labels = label_option_trades(
-                trades, fills=settings.fills, portfolio=settings.portfolio
-            )
-            store.write(OPTION_LABELS_TABLE, day, day_labels)
-            written.append(day_labels)
-        frame = pl.concat(written) if written else pl.DataFrame()
-        yield MaterializeResult(metadata=_label_summary(frame))
-        yield _schema_check("option_label_frame_valid", OPTION_LABELS_TABLE, frame, LabelFrame)
+            return label_option_trades(trades, fills=settings.fills, portfolio=settings.portfolio)
+
+        yield from _daily_labels(
+            context, lake.lake(), OPTION_LABELS_TABLE, inputs, build, "option_label_frame_valid"
+        )
 
     return option_labels
+
+
+def _daily_labels(
+    context: AssetExecutionContext,
+    store: Lake,
+    table: str,
+    inputs: tuple[str, ...],
+    build: Callable[[list[pl.DataFrame]], pl.DataFrame],
+    check_name: str,
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """Per partition day: read ``inputs`` from the lake, ``build`` that day's labels, write them
+    to ``table``; then the summary and the blocking LabelFrame check over every day written."""
+    written = []
+    for key in context.partition_keys:
+        day = partition_day(key)
+        frames = [_read(store, name, day) for name in inputs]
+        present = [frame for frame in frames if frame is not None]
+        if len(present) < len(inputs):
+            context.log.warning(f"{day}: an input of {inputs} is missing; no {table}")
+            continue
+        day_labels = build(present)
+        store.write(table, day, day_labels)
+        written.append(day_labels)
+    frame = pl.concat(written) if written else pl.DataFrame()
+    yield MaterializeResult(metadata=_label_summary(frame))
+    yield _schema_check(check_name, table, frame, LabelFrame)
 
 
 def _training_set_asset(

@@ -8,6 +8,7 @@ from typing import Any
 from data_contracts.enums import (
     Direction,
     Exchange,
+    InstrumentType,
     OrderStatus,
     OrderType,
     Product,
@@ -24,6 +25,7 @@ from data_contracts.ids import (
     StrategyId,
     TradeId,
 )
+from data_contracts.instruments import Instrument
 from data_contracts.market import Candle, Tick
 from data_contracts.trading import (
     Decision,
@@ -187,3 +189,20 @@ def position(**overrides: Any) -> Position:
         "product": Product.NRML,
     }
     return Position(**(values | overrides))
+
+
+def infy_instrument() -> Instrument:
+    """INFY on NSE as Kite's dump lists it (token 408065, tick 0.05, lot 1)."""
+    return Instrument(
+        instrument_token=InstrumentToken(408065),
+        exchange_token=1594,
+        tradingsymbol="INFY",
+        name="INFOSYS",
+        exchange=Exchange.NSE,
+        segment="NSE",
+        instrument_type=InstrumentType.EQ,
+        expiry=None,
+        strike=None,
+        tick_size=0.05,
+        lot_size=1,
+    )

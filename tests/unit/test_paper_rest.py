@@ -16,33 +16,19 @@ from aiohttp import ClientError, ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from data_contracts.clock import ManualClock
-from data_contracts.enums import Exchange, InstrumentType
-from data_contracts.ids import InstrumentToken
-from data_contracts.instruments import Instrument
 from execution.paper.faults import FaultInjector, FaultPlan
 from execution.paper.limits import RateLimiter
 from execution.paper.rest import ADMIN_HEADER, build_rest_app
 from execution.paper.session import SessionManager
 from execution.paper.types import DepthLevel, KiteApiError, Quote
+from tests.factories import infy_instrument
 
 API_KEY = "kitepilot_paper"
 API_SECRET = "rest-test-secret"  # noqa: S105 - test fixture
 ADMIN = "admin-test-token"
 REDIRECT = "http://127.0.0.1:9/callback?app=1"
 T0 = datetime(2026, 8, 18, 4, 0, tzinfo=UTC)  # 09:30 IST
-INFY = Instrument(
-    instrument_token=InstrumentToken(408065),
-    exchange_token=1594,
-    tradingsymbol="INFY",
-    name="INFOSYS",
-    exchange=Exchange.NSE,
-    segment="NSE",
-    instrument_type=InstrumentType.EQ,
-    expiry=None,
-    strike=None,
-    tick_size=0.05,
-    lot_size=1,
-)
+INFY = infy_instrument()
 INFY_QUOTE = Quote(
     instrument_token=408065,
     ts_event=T0,

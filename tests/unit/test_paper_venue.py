@@ -23,23 +23,12 @@ from execution.paper.rms import CIRCUIT_MESSAGE
 from execution.paper.store import VenueStore
 from execution.paper.types import DepthLevel, KiteApiError, Quote
 from execution.paper.venue import PaperVenue
+from tests.factories import infy_instrument
 
 T0 = datetime(2026, 8, 18, 4, 0, tzinfo=UTC)  # 09:30 IST, a trading Tuesday
 DAY = date(2026, 8, 18)
 
-INFY = Instrument(
-    instrument_token=InstrumentToken(408065),
-    exchange_token=1594,
-    tradingsymbol="INFY",
-    name="INFOSYS",
-    exchange=Exchange.NSE,
-    segment="NSE",
-    instrument_type=InstrumentType.EQ,
-    expiry=None,
-    strike=None,
-    tick_size=0.05,
-    lot_size=1,
-)
+INFY = infy_instrument()
 CE = Instrument(
     instrument_token=InstrumentToken(12073986),
     exchange_token=47164,
