@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import backtest as backtest_bench
+from bench import paper_exchange as paper_exchange_bench
 from bench import training as training_bench
 from bench.features import synthetic_candles, synthetic_option_prices
 from data_contracts.charges import ChargesModel
@@ -117,13 +118,17 @@ def main() -> None:
         table.add_row(name, f"{n:,}", f"{seconds:.3f}", f"{n / seconds:,.0f}")
     Console().print(table)
     # Issue #4: the backtest against vectorbt and backtrader, one fold against raw xgb.train.
-    failed = [
-        name
-        for name, bench in (("backtest", backtest_bench.main), ("training", training_bench.main))
-        if bench() != 0
-    ]
+    # Issue #5: the paper exchange's order acknowledgements and ticker fan-out.
+    benches = (
+        ("backtest", backtest_bench.main),
+        ("training", training_bench.main),
+        ("paper_exchange", paper_exchange_bench.main),
+    )
+    failed = [name for name, bench in benches if bench() != 0]
     if failed:
-        raise SystemExit(f"bench failed (parity or identical trees): {', '.join(failed)}")
+        raise SystemExit(
+            f"bench failed (parity, identical trees or refused orders): {', '.join(failed)}"
+        )
 
 
 if __name__ == "__main__":
