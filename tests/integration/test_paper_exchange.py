@@ -519,3 +519,26 @@ def test_ticker_gets_ticks_and_order_updates_on_the_rest_port(paper: Paper) -> N
     assert texts[0]["data"]["user_id"] == "PAPER1"
     ticks = [b for b in binary if len(b) > 4]
     assert int.from_bytes(ticks[0][4:8], "big") == INFY  # first packet's token
+
+
+def test_injected_ws_drop_closes_the_ticker_connection(paper: Paper) -> None:
+    paper.faults({"schedule": [{"route": "ws", "nth": 1, "fault": "ws_drop"}]})
+
+    async def listen() -> list[aiohttp.WSMsgType]:
+        kinds: list[aiohttp.WSMsgType] = []
+        query = {"api_key": API_KEY, "access_token": str(paper.kite.access_token)}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(paper.running.ticker_url + "/", params=query) as ws,
+        ):
+            await ws.send_str(json.dumps({"a": "subscribe", "v": [INFY]}))
+            await asyncio.sleep(0.1)
+            await asyncio.to_thread(paper.market_at, "09:36:00")
+            while not kinds or kinds[-1] == aiohttp.WSMsgType.BINARY:
+                kinds.append((await asyncio.wait_for(ws.receive(), timeout=5)).type)
+        return kinds
+
+    kinds = asyncio.run(listen())
+
+    assert kinds[-1] in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR}
+    assert aiohttp.WSMsgType.TEXT not in kinds
