@@ -23,11 +23,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
 from typing import Final
 
 from data_contracts.errors import ContractError
-from data_contracts.timeutil import IST
 from data_contracts.validation import integer
 from execution.paper.ticker_codec import (
     MODES,
@@ -36,6 +34,7 @@ from execution.paper.ticker_codec import (
     frame_of_framed_packets,
 )
 from execution.paper.types import Quote
+from execution.paper.wire import dumps
 
 __all__ = ["KITE_MAX_TOKENS_PER_CONNECTION", "TickerHub"]
 
@@ -156,11 +155,11 @@ class TickerHub:
     def order_update_text(payload: Mapping[str, object]) -> str:
         """The text frame of an order update: ``{"type": "order", "data": payload}``.
         Datetimes are written as Kite writes them, ``YYYY-MM-DD HH:MM:SS`` in IST."""
-        return json.dumps({"type": "order", "data": payload}, default=_json_default)
+        return dumps({"type": "order", "data": payload})
 
     @staticmethod
     def error_text(message: str) -> str:
-        return json.dumps({"type": "error", "data": message})
+        return dumps({"type": "error", "data": message})
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -217,13 +216,3 @@ def _mode_value(value: object) -> tuple[TickerMode, list[int]]:
         if mode == known:
             return known, _tokens(tokens)
     raise _MessageError(f"invalid mode {mode!r}: expected one of {', '.join(MODES)}")
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ContractError("TickerHub", "order_update", value, "datetimes must be tz-aware")
-        return value.astimezone(IST).strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -37,6 +37,7 @@ from data_contracts.validation import integer, positive
 from execution.paper.ticker_codec import HEARTBEAT
 from execution.paper.ticker_hub import TickerHub
 from execution.paper.types import KiteApiError, Quote
+from execution.paper.wire import error
 
 __all__ = [
     "NO_FAULTS",
@@ -162,7 +163,7 @@ class TickerBroadcaster:
             return user_id
         ws = web.WebSocketResponse(autoping=True)
         if not ws.can_prepare(request).ok:
-            return _error_response(
+            return error(
                 KiteApiError("InputException", "Expected a WebSocket upgrade request.", 400)
             )
         await ws.prepare(request)
@@ -197,12 +198,12 @@ class TickerBroadcaster:
             "TokenException", "Incorrect `api_key` or `access_token`.", http_status=403
         )
         if not api_key or not access_token:
-            return _error_response(invalid)
+            return error(invalid)
         try:
             user_id = self._authenticate(api_key, access_token)
         except KiteApiError as exc:
-            return _error_response(exc)
-        return _error_response(invalid) if user_id is None else user_id
+            return error(exc)
+        return error(invalid) if user_id is None else user_id
 
     # -- publishing ----------------------------------------------------------------------------
 
@@ -328,8 +329,3 @@ def _discard(queue: asyncio.Queue[bytes | str]) -> None:
             queue.get_nowait()
         except asyncio.QueueEmpty:
             return
-
-
-def _error_response(error: KiteApiError) -> web.Response:
-    body = {"status": "error", "message": error.message, "error_type": error.error_type}
-    return web.json_response(body, status=error.http_status)

@@ -228,7 +228,7 @@ def test_order_update_text_wraps_payload_and_client_delivers_it() -> None:
 
 
 def test_order_update_text_naive_datetime_raises() -> None:
-    with pytest.raises(ContractError, match="must be tz-aware"):
+    with pytest.raises(ContractError, match="must be timezone-aware"):
         TickerHub.order_update_text({"order_timestamp": datetime(2026, 8, 18, 9, 30)})  # noqa: DTZ001  # the naive value is the test
 
 
