@@ -16,11 +16,11 @@ import polars as pl
 from data_contracts.enums import ChargeSegment, Exchange, InstrumentType
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import UTC_TIMESTAMP, ist_date
 from data_contracts.timeutil import IST
 from data_contracts.validation import integer, positive
 from models.backtest import ENTRY_SCHEMA
 from models.features import FeatureSet
+from models.strategies.intraday import intraday_deadline, with_square_off
 from models.strategies.rules import trend_direction
 
 __all__ = ["EquityIntradayParams", "equity_intraday_entries"]
@@ -86,27 +86,18 @@ def equity_intraday_entries(
     rows = rows.join(equities, on="instrument_token", how="inner")
     if rows.is_empty():
         return _empty()
-    rows = rows.with_columns(ist_date().alias("_day"))
-    square_off = _square_offs(rows["_day"].unique().to_list(), calendar)
-    rows = rows.join(square_off, on="_day", how="inner")
+    rows = with_square_off(rows, "ts_event", calendar, derivatives=False)
     last_entry = pl.col("ts_event").dt.convert_time_zone(IST.key).dt.time()
-    rows = rows.filter(
-        (last_entry <= params.last_entry_time) & (pl.col("ts_event") < pl.col("_square_off"))
-    )
+    rows = rows.filter(last_entry <= params.last_entry_time)
     direction = trend_direction()
     distance = pl.col(atr) * pl.col("close")
-    hold_until = pl.col("ts_event") + pl.duration(minutes=params.max_hold_minutes)
     return rows.select(
         pl.col("instrument_token"),
         pl.col("ts_event").alias("ts_decision"),
         direction.alias("direction"),
         _on_grid(pl.col("close") + direction * params.take_profit_atr * distance),
         _on_grid(pl.col("close") - direction * params.stop_loss_atr * distance, "stop_loss"),
-        pl.min_horizontal(hold_until, pl.col("_square_off")).alias("exit_deadline"),
-        pl.when(hold_until < pl.col("_square_off"))
-        .then(pl.lit("time"))
-        .otherwise(pl.lit("square_off"))
-        .alias("deadline_reason"),
+        *intraday_deadline("ts_event", params.max_hold_minutes),
         pl.col("lot_size").cast(pl.Int64),
         pl.col("tick_size").cast(pl.Float64),
         pl.lit(ChargeSegment.INTRADAY.value).alias("segment"),
@@ -117,15 +108,6 @@ def equity_intraday_entries(
 def _on_grid(price: pl.Expr, name: str = "take_profit") -> pl.Expr:
     ticks = (price / pl.col("tick_size")).round(0)
     return (ticks * pl.col("tick_size")).round(6).alias(name)
-
-
-def _square_offs(days: list[dt.date], calendar: NseCalendar) -> pl.DataFrame:
-    found = {day: calendar.mis_square_off(day, derivatives=False) for day in sorted(days)}
-    kept = {day: when for day, when in found.items() if when is not None}
-    return pl.DataFrame(
-        {"_day": list(kept), "_square_off": list(kept.values())},
-        schema={"_day": pl.Date, "_square_off": UTC_TIMESTAMP},
-    )
 
 
 def _empty() -> pl.DataFrame:

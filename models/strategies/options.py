@@ -43,6 +43,7 @@ from models.backtest import ENTRY_SCHEMA
 from models.features import FeatureSet
 from models.features.options import OptionFeatureSet
 from models.option_math import black76_price
+from models.strategies.intraday import SQUARE_OFF, intraday_deadline, with_square_off
 from models.strategies.rules import macd_rsi_signals, trend_direction
 
 __all__ = [
@@ -328,26 +329,10 @@ def _last_entry_days(
 def _with_deadlines(
     contracts: pl.DataFrame, params: LongOptionParams, calendar: NseCalendar
 ) -> pl.DataFrame:
-    days = contracts.select(ist_date("ts_decision").alias("_day"))["_day"].unique().to_list()
-    found = {day: calendar.mis_square_off(day, derivatives=True) for day in sorted(days)}
-    kept = {day: when for day, when in found.items() if when is not None}
-    square_off = pl.DataFrame(
-        {"_day": list(kept), "_square_off": list(kept.values())},
-        schema={"_day": pl.Date, "_square_off": UTC_TIMESTAMP},
-    )
-    hold_until = pl.col("ts_decision") + pl.duration(minutes=params.max_hold_minutes)
     return (
-        contracts.with_columns(ist_date("ts_decision").alias("_day"))
-        .join(square_off, on="_day", how="inner")
-        .filter(pl.col("ts_decision") < pl.col("_square_off"))
-        .with_columns(
-            pl.min_horizontal(hold_until, pl.col("_square_off")).alias("exit_deadline"),
-            pl.when(hold_until < pl.col("_square_off"))
-            .then(pl.lit("time"))
-            .otherwise(pl.lit("square_off"))
-            .alias("deadline_reason"),
-        )
-        .drop("_day", "_square_off")
+        with_square_off(contracts, "ts_decision", calendar, derivatives=True)
+        .with_columns(*intraday_deadline("ts_decision", params.max_hold_minutes))
+        .drop(SQUARE_OFF)
     )
 
 
