@@ -142,15 +142,7 @@ def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) ->
     title = f"Backtest: {strategy} {days[0]} → {days[-1]}"
     if version is not None:
         title += f" (champion v{version}; days it trained on are in-sample)"
-    report = write_backtest_report(
-        _study_dir(config).parent / "backtests" / f"{strategy}_{days[0]}_{days[-1]}.html",
-        title=title,
-        metrics={k: float(v) for k, v in result.metrics.items()},
-        equity=result.equity,
-        trades=result.trades,
-        data_source=config.data.source.value,
-    )
-    return BacktestRun(strategy, days[0], days[-1], result, report, version)
+    return _reported(config, strategy, days, result, title, version)
 
 
 def _backtest_options(
@@ -189,15 +181,28 @@ def _backtest_options(
         result = run_backtest(
             trades.bars, trades.entries, fills=settings.fills, portfolio=settings.portfolio
         )
+    title = f"Backtest: {strategy} {days[0]} → {days[-1]} (long options, rules only)"
+    return _reported(config, strategy, days, result, title, None)
+
+
+def _reported(
+    config: KitepilotConfig,
+    strategy: str,
+    days: list[date],
+    result: BacktestResult,
+    title: str,
+    model_version: str | None,
+) -> BacktestRun:
+    """Write the backtest's HTML report under the reports directory and say where."""
     report = write_backtest_report(
         _study_dir(config).parent / "backtests" / f"{strategy}_{days[0]}_{days[-1]}.html",
-        title=f"Backtest: {strategy} {days[0]} → {days[-1]} (long options, rules only)",
+        title=title,
         metrics={k: float(v) for k, v in result.metrics.items()},
         equity=result.equity,
         trades=result.trades,
         data_source=config.data.source.value,
     )
-    return BacktestRun(strategy, days[0], days[-1], result, report, None)
+    return BacktestRun(strategy, days[0], days[-1], result, report, model_version)
 
 
 def _registry(config: KitepilotConfig) -> ModelRegistryResource:
