@@ -133,3 +133,39 @@ class ProposalOrigin(StrEnum):
 class TradingMode(StrEnum):
     PAPER = "paper"
     LIVE = "live"
+
+
+class DeadLetterReason(StrEnum):
+    """Why the feed refused a datum; each has its own counter and dead-letter rows."""
+
+    MALFORMED = "malformed"  # not a tick at all: missing fields, wrong types
+    NON_POSITIVE_PRICE = "non_positive_price"
+    NAN_PRICE = "nan_price"  # NaN or infinite price
+    CROSSED_BOOK = "crossed_book"  # best bid above best ask
+    OUT_OF_ORDER = "out_of_order"  # older than the instrument's last tick beyond the tolerance
+    UNKNOWN_INSTRUMENT = "unknown_instrument"  # a token not in the instruments we trade
+    NEGATIVE_QUANTITY = "negative_quantity"  # a volume, quantity or OI below zero
+
+
+class ProposalStatus(StrEnum):
+    """Status events of a proposal after it is stored (append-only; the latest one is current)."""
+
+    PROPOSED = "PROPOSED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    VETOED = "VETOED"
+    SENT = "SENT"
+    FILLED = "FILLED"
+    CLOSED = "CLOSED"
+
+
+class ExitReason(StrEnum):
+    """Why an open trade is being closed."""
+
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+    TIME = "time"
+    SQUARE_OFF = "square_off"
+    EXPIRY = "expiry"
+    MANUAL = "manual"

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import Final, TYPE_CHECKING, TypeVar, cast
 
 from data_contracts.enums import Exchange, InstrumentType, SegmentId
 from data_contracts.errors import ContractError
@@ -46,6 +46,7 @@ __all__ = [
     "parse_instruments_csv",
     "segment_id_for",
     "split_instrument_token",
+    "underlying_tokens",
 ]
 
 _OWNER = "Instrument"
@@ -413,6 +414,35 @@ def instruments_to_frame(instruments: Iterable[Instrument]) -> pl.DataFrame:
             "freeze_quantity": pl.Int64,
         },
     )
+
+
+# Kite names index derivatives by a short underlying (NIFTY) that is not the index's own
+# tradingsymbol (NIFTY 50); stock derivatives use the stock's tradingsymbol.
+INDEX_UNDERLYINGS: Final = {
+    "NIFTY": "NIFTY 50",
+    "BANKNIFTY": "NIFTY BANK",
+    "FINNIFTY": "NIFTY FIN SERVICE",
+    "MIDCPNIFTY": "NIFTY MID SELECT",
+    "SENSEX": "SENSEX",
+}
+
+
+def underlying_tokens(instruments: Iterable[Instrument]) -> dict[int, int]:
+    """Each derivative's underlying instrument token (options and futures whose underlying is in
+    ``instruments``: the index for NIFTY contracts, the NSE stock for stock contracts)."""
+    rows = list(instruments)
+    by_symbol: dict[str, int] = {}
+    for i in rows:
+        if i.segment == INDICES_SEGMENT or i.exchange is Exchange.NSE:
+            by_symbol.setdefault(i.tradingsymbol, int(i.instrument_token))
+    found: dict[int, int] = {}
+    for i in rows:
+        if i.instrument_type.is_derivative:
+            symbol = INDEX_UNDERLYINGS.get(i.name, i.name)
+            underlying = by_symbol.get(symbol)
+            if underlying is not None:
+                found[int(i.instrument_token)] = underlying
+    return found
 
 
 # --- lookup -----------------------------------------------------------------------------------

@@ -7,26 +7,39 @@ configuration in ``orchestration``. The core depends only on these shapes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import polars as pl
 
+from data_contracts.enums import ProposalStatus
+from data_contracts.feed import DeadLetter
 from data_contracts.ids import ClientTag, InstrumentToken, OrderId, ProposalId
 from data_contracts.instruments import Instrument
-from data_contracts.trading import Decision, Fill, OrderEvent, OrderIntent, Position, Proposal
+from data_contracts.trading import (
+    Decision,
+    ExitProposal,
+    Fill,
+    OpenTrade,
+    OrderEvent,
+    OrderIntent,
+    Position,
+    Proposal,
+)
 
 __all__ = [
     "Broker",
     "Clock",
+    "FeedLog",
     "MarketDataSource",
     "ModelRegistry",
     "ProposalStore",
     "RegisteredModel",
     "Scorer",
     "Scores",
+    "TradeBook",
 ]
 
 
@@ -141,3 +154,55 @@ class ProposalStore(Protocol):
         ...
 
     def decisions(self, proposal_id: ProposalId) -> Sequence[Decision]: ...
+
+    def record_status(
+        self, proposal_id: ProposalId, status: ProposalStatus, ts_event: datetime, detail: str = ""
+    ) -> None:
+        """Append a status event of a stored proposal (an unknown id raises ContractError)."""
+        ...
+
+    def status(self, proposal_id: ProposalId) -> ProposalStatus | None:
+        """The latest status event of the proposal, None if it is not stored."""
+        ...
+
+    def add_exit(self, exit_proposal: ExitProposal) -> bool:
+        """Store an exit; False if that exit id is already stored (idempotent)."""
+        ...
+
+    def exits(self) -> Sequence[ExitProposal]:
+        """Every stored exit, oldest first."""
+        ...
+
+
+class TradeBook(Protocol):
+    """Open trades (filled entries not yet closed): the executor writes, the exit monitor reads."""
+
+    def open_trade(self, trade: OpenTrade) -> bool:
+        """Record a filled entry; False if its proposal already has an open trade."""
+        ...
+
+    def close_trade(self, proposal_id: ProposalId, ts_event: datetime) -> None: ...
+
+    def open_trades(self, instrument_token: int | None = None) -> Sequence[OpenTrade]:
+        """Open trades, of one instrument or all, oldest first."""
+        ...
+
+
+class FeedLog(Protocol):
+    """What the live feed refused, and the streaming worker's metrics."""
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        """Append dead letters; returns how many were written."""
+        ...
+
+    def dead_letter_counts(self) -> Mapping[str, int]:
+        """Dead letters stored so far, by reason."""
+        ...
+
+    def record_metrics(self, worker: str, ts_event: datetime, metrics: Mapping[str, float]) -> None:
+        """Replace ``worker``'s latest metrics snapshot."""
+        ...
+
+    def latest_metrics(self) -> Mapping[str, Mapping[str, float]]:
+        """Each worker's latest metrics snapshot."""
+        ...

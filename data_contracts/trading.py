@@ -13,6 +13,7 @@ from datetime import datetime
 from data_contracts.enums import (
     Direction,
     Exchange,
+    ExitReason,
     OrderStatus,
     OrderType,
     Product,
@@ -45,8 +46,10 @@ from data_contracts.validation import (
 
 __all__ = [
     "Decision",
+    "ExitProposal",
     "FeatureContribution",
     "Fill",
+    "OpenTrade",
     "OrderEvent",
     "OrderIntent",
     "Position",
@@ -532,3 +535,124 @@ class Position:
             charges=self.charges + fill.charges,
             fill_ids=self.fill_ids | {fill.trade_id},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTrade:
+    """A filled entry still open: what the exit monitor watches (written by the executor).
+
+    ``side`` is the entry's side; the bracket (``stop_loss``, ``take_profit``) and ``time_exit``
+    are the proposal's, ``entry_price`` the average fill.
+    """
+
+    proposal_id: ProposalId
+    strategy_id: StrategyId
+    instrument_token: InstrumentToken
+    exchange: Exchange
+    tradingsymbol: str
+    product: Product
+    side: Side
+    quantity: int
+    lot_size: int
+    tick_size: float
+    entry_price: float
+    stop_loss: float
+    take_profit: float
+    time_exit: datetime
+    opened_at: datetime
+
+    def __post_init__(self) -> None:
+        owner = "OpenTrade"
+        subject = self.tradingsymbol if isinstance(self.tradingsymbol, str) else None
+        _typed(
+            self,
+            owner,
+            {
+                "proposal_id": ProposalId,
+                "strategy_id": StrategyId,
+                "exchange": Exchange,
+                "product": Product,
+                "side": Side,
+            },
+            subject,
+        )
+        integer(owner, "instrument_token", self.instrument_token, minimum=1)
+        non_empty(owner, "tradingsymbol", self.tradingsymbol)
+        integer(owner, "lot_size", self.lot_size, minimum=1, subject=subject)
+        integer(owner, "quantity", self.quantity, minimum=1, subject=subject)
+        _whole_lots(owner, self.quantity, self.lot_size, subject or "")
+        for name in ("tick_size", "entry_price", "stop_loss", "take_profit"):
+            positive(owner, name, getattr(self, name), subject)
+        _aware(self, owner, "time_exit")
+        _aware(self, owner, "opened_at")
+        low, high = self.stop_loss, self.take_profit
+        if self.side is Side.SELL:
+            low, high = high, low
+        if not low < high:
+            rule = f"must be on the losing side of take_profit {self.take_profit} for a {self.side}"
+            raise ContractError(owner, "stop_loss", self.stop_loss, rule, subject)
+
+    @property
+    def is_long(self) -> bool:
+        return self.side is Side.BUY
+
+
+@dataclass(frozen=True, slots=True)
+class ExitProposal:
+    """Close an open trade: produced by the exit monitor, needs no human approval, but still goes
+    through the risk engine to the executor.
+
+    ``exit_id`` is derived from the entry's proposal id, so a trade gets one exit however often
+    the rule fires (or the worker restarts). ``limit_price`` is a protected LIMIT on the tick grid
+    through ``reference_price`` (the price that triggered the exit).
+    """
+
+    exit_id: ProposalId
+    entry_proposal_id: ProposalId
+    ts_event: datetime
+    ts_init: datetime
+    reason: ExitReason
+    strategy_id: StrategyId
+    instrument_token: InstrumentToken
+    exchange: Exchange
+    tradingsymbol: str
+    product: Product
+    side: Side
+    quantity: int
+    lot_size: int
+    tick_size: float
+    reference_price: float
+    limit_price: float
+
+    def __post_init__(self) -> None:
+        owner = "ExitProposal"
+        subject = self.tradingsymbol if isinstance(self.tradingsymbol, str) else None
+        _typed(
+            self,
+            owner,
+            {
+                "exit_id": ProposalId,
+                "entry_proposal_id": ProposalId,
+                "reason": ExitReason,
+                "strategy_id": StrategyId,
+                "exchange": Exchange,
+                "product": Product,
+                "side": Side,
+            },
+            subject,
+        )
+        _aware(self, owner, "ts_event")
+        _aware(self, owner, "ts_init")
+        integer(owner, "instrument_token", self.instrument_token, minimum=1)
+        non_empty(owner, "tradingsymbol", self.tradingsymbol)
+        integer(owner, "lot_size", self.lot_size, minimum=1, subject=subject)
+        integer(owner, "quantity", self.quantity, minimum=1, subject=subject)
+        _whole_lots(owner, self.quantity, self.lot_size, subject or "")
+        for name in ("tick_size", "reference_price", "limit_price"):
+            positive(owner, name, getattr(self, name), subject)
+        _on_grid(owner, "limit_price", self.limit_price, self.tick_size, subject)
+
+    @staticmethod
+    def id_for(entry: ProposalId) -> ProposalId:
+        """The one exit id of the trade opened by ``entry``."""
+        return ProposalId(f"{entry.value[:120]}:exit")
