@@ -23,9 +23,12 @@ from execution.kite.retry import (
     KiteUnavailableError,
     RetryPolicy,
 )
+from execution.kite.ticker import FeedStats, TickerFeed
+from execution.kite.ticks import TickParser
 
 __all__ = [
     "OPTION_CHAIN_SCHEMA",
+    "FeedStats",
     "InstrumentsCache",
     "KiteError",
     "KiteHistoricalSource",
@@ -36,6 +39,8 @@ __all__ = [
     "KiteSourceSettings",
     "KiteUnavailableError",
     "RetryPolicy",
+    "TickParser",
+    "TickerFeed",
     "TokenBucket",
     "kite_client",
 ]
