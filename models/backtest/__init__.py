@@ -18,7 +18,7 @@ from models.backtest.engine import (
 from models.backtest.fills import FillModel
 from models.backtest.inputs import ENTRY_SCHEMA
 from models.backtest.metrics import METRIC_NAMES
-from models.backtest.portfolio import Portfolio
+from models.backtest.portfolio import Portfolio, size_lots
 
 __all__ = [
     "ENTRY_SCHEMA",
@@ -31,4 +31,5 @@ __all__ = [
     "Trades",
     "run_backtest",
     "simulate_trades",
+    "size_lots",
 ]

@@ -29,7 +29,14 @@ from models.backtest.inputs import (
     read_entries,
 )
 from models.backtest.metrics import distinct_times, equity_curve, summarise
-from models.backtest.portfolio import ACCEPTED, SKIP_REASONS, Candidates, Portfolio, accept
+from models.backtest.portfolio import (
+    ACCEPTED,
+    SKIP_REASONS,
+    Candidates,
+    Portfolio,
+    accept,
+    size_lots,
+)
 
 __all__ = [
     "EXIT_REASONS",
@@ -52,8 +59,6 @@ _SIMULATION_SKIPS: Final = ("invalid_levels", "limit_not_filled", "too_small_for
 SKIP_REASONS_ALL: Final = (*_SIMULATION_SKIPS, *SKIP_REASONS)
 _INVALID_LEVELS, _LIMIT_NOT_FILLED, _TOO_SMALL = range(3)
 _NOT_SKIPPED: Final = -1
-# floor() of a ratio that should be a whole number can land just below it in float arithmetic.
-_WHOLE_TOLERANCE: Final = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,16 +261,9 @@ class _Trade:
 
 
 def _lots(book: Entries, entry: Floats, leverage: Floats, portfolio: Portfolio) -> Ints:
-    """Given lots, or floor(risk / loss per lot at the stop), capped so that the notional is
-    within capital x leverage."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        loss_per_lot = np.abs(entry - book.stop_loss) * book.lot_size
-        by_risk = np.floor(portfolio.per_trade_risk / loss_per_lot + _WHOLE_TOLERANCE)
-        by_capital = np.floor(
-            portfolio.capital * leverage / (entry * book.lot_size) + _WHOLE_TOLERANCE
-        )
-        sized = np.nan_to_num(np.minimum(by_risk, by_capital), nan=0.0, posinf=0.0)
-    return np.where(book.lots > 0, book.lots, sized.astype(np.int64))
+    """Given lots, or the sizing rule's lots (:func:`size_lots`)."""
+    sized = size_lots(entry, book.stop_loss, book.lot_size, leverage, portfolio)
+    return np.where(book.lots > 0, book.lots, sized)
 
 
 def _exits(market: Bars, trade: _Trade, fills: FillModel) -> tuple[Ints, Ints, Floats]:

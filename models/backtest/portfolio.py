@@ -30,12 +30,15 @@ __all__ = [
     "accept",
     "accept_in_order",
     "accept_unlimited",
+    "size_lots",
 ]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 _OWNER: Final = "Portfolio"
+# floor() of a ratio that should be a whole number can land just below it in float arithmetic.
+_WHOLE_TOLERANCE: Final = 1e-9
 ACCEPTED: Final = -1
 # Codes of the reasons a simulated trade is not taken (index into this tuple).
 SKIP_REASONS: Final = ("position_open", "max_concurrent", "insufficient_capital")
@@ -90,6 +93,29 @@ class Candidates:
     instrument: Ints
     margin: Floats
     net_pnl: Floats
+
+
+def size_lots(
+    entry: npt.ArrayLike,
+    stop_loss: npt.ArrayLike,
+    lot_size: npt.ArrayLike,
+    leverage: npt.ArrayLike,
+    portfolio: Portfolio,
+) -> Ints:
+    """Lots of each trade: floor(per-trade risk / loss per lot at the stop), capped so that the
+    notional is within capital x leverage; 0 when not even one lot fits. The backtest, labels
+    and the streaming proposals size with this one rule."""
+    entry_, stop_, lot_ = (np.asarray(a, dtype=np.float64) for a in (entry, stop_loss, lot_size))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        loss_per_lot = np.abs(entry_ - stop_) * lot_
+        by_risk = np.floor(portfolio.per_trade_risk / loss_per_lot + _WHOLE_TOLERANCE)
+        by_capital = np.floor(
+            portfolio.capital * np.asarray(leverage, dtype=np.float64) / (entry_ * lot_)
+            + _WHOLE_TOLERANCE
+        )
+        sized = np.nan_to_num(np.minimum(by_risk, by_capital), nan=0.0, posinf=0.0)
+    lots: Ints = np.maximum(sized, 0).astype(np.int64)
+    return lots
 
 
 def accept(candidates: Candidates, portfolio: Portfolio) -> Ints:

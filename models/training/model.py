@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 _OWNER: Final = "TrainedModel"
+# Fewer rows than this are scored on one thread (see TrainedModel._use_threads).
+_PARALLEL_ROWS: Final = 10_000
 FORMAT: Final = "kitepilot-fold-model/1"
 MANIFEST_FILE: Final = "model.json"
 CLASSIFIER_FILE: Final = "classifier.ubj"
@@ -140,6 +142,7 @@ class TrainedModel:
         self._regressor = regressor
         self._calibrator = calibrator
         self._metadata = metadata
+        self._threads: int | None = None  # the boosters' nthread for prediction, once set
 
     def __repr__(self) -> str:
         return (
@@ -274,6 +277,15 @@ class TrainedModel:
     def _nthread(self) -> int:
         return self._metadata.config.nthread
 
+    def _use_threads(self, count: int) -> None:
+        # A few rows (the streaming worker scores one at a time) are scored on the calling
+        # thread: an OpenMP team costs more to wake than the trees take, and with polars' own
+        # pool busy it can cost milliseconds per call.
+        if self._threads != count:
+            for booster in (self._classifier, self._regressor):
+                booster.set_param({"nthread": count})
+            self._threads = count
+
     def _matrix(self, features: pl.DataFrame, *, require_version_column: bool) -> Matrix:
         if not isinstance(features, pl.DataFrame):
             raise ContractError(
@@ -308,6 +320,7 @@ class TrainedModel:
     def _scores(self, matrix: Matrix) -> tuple[Floats, Floats]:
         if matrix.shape[0] == 0:
             return np.zeros(0), np.zeros(0)
+        self._use_threads(1 if matrix.shape[0] < _PARALLEL_ROWS else self._nthread)
         margin = self._classifier.inplace_predict(matrix, predict_type="margin")
         expected = self._regressor.inplace_predict(matrix)
         return self._calibrator.apply(margin), np.asarray(expected, dtype=np.float64)
