@@ -330,3 +330,104 @@ def session_bars(
             "oi": pl.Int64,
         },
     )
+
+
+NIFTY_INDEX_TOKEN = InstrumentToken(256265)
+
+
+def nifty_index_instrument() -> Instrument:
+    """NIFTY 50 as Kite's dump lists it: an EQ in segment INDICES, tick and lot 0."""
+    return Instrument(
+        instrument_token=NIFTY_INDEX_TOKEN,
+        exchange_token=1001,
+        tradingsymbol="NIFTY 50",
+        name="NIFTY 50",
+        exchange=Exchange.NSE,
+        segment="INDICES",
+        instrument_type=InstrumentType.EQ,
+        expiry=None,
+        strike=None,
+        tick_size=0.0,
+        lot_size=0,
+    )
+
+
+NIFTY_STRIKES = tuple(float(strike) for strike in range(23_500, 24_600, 100))
+
+
+def nifty_option_chain(
+    at: datetime,
+    expiry: Any,
+    *,
+    spot: float = 24_000.0,
+    strikes: tuple[float, ...] = NIFTY_STRIKES,
+    vol: float = 0.14,
+    spread: float = 1.0,
+    oi: int = 500_000,
+    rate: float = 0.065,
+) -> tuple[list[Instrument], Any]:
+    """A NIFTY option chain snapshot at ``at``: a CE and a PE of ``expiry`` at every strike, as
+    (instruments, chain frame). Mids are Black-76 premiums at one flat ``vol`` and a forward of
+    ``spot`` (on the 0.05 grid); bid/ask sit ``spread`` apart around them. The frame has the
+    columns of a live chain (``ts_event, underlying_token, instrument_token, expiry, strike,
+    option_type, last_price, bid, ask, oi``)."""
+    import math
+
+    import polars as pl  # heavy; only the streaming tests need chain frames here
+
+    from data_contracts.enums import SegmentId
+    from data_contracts.instruments import instrument_token
+    from data_contracts.schemas import UTC_TIMESTAMP
+    from models.option_math import black76_price
+
+    years = (datetime(expiry.year, expiry.month, expiry.day, 10, tzinfo=UTC) - at) / timedelta(
+        days=365
+    )
+    instruments: list[Instrument] = []
+    mids: list[float] = []
+    for n, (strike, kind) in enumerate((k, t) for k in strikes for t in ("CE", "PE")):
+        exchange_token = 60_000 + n
+        instruments.append(
+            Instrument(
+                instrument_token=instrument_token(exchange_token, SegmentId.NFO),
+                exchange_token=exchange_token,
+                tradingsymbol=f"NIFTY{expiry:%y}{expiry.month}{expiry:%d}{strike:.0f}{kind}",
+                name="NIFTY",
+                exchange=Exchange.NFO,
+                segment="NFO-OPT",
+                instrument_type=InstrumentType(kind),
+                expiry=expiry,
+                strike=strike,
+                tick_size=0.05,
+                lot_size=65,
+            )
+        )
+        premium = black76_price(spot, strike, years, vol, kind == "CE", math.exp(-rate * years))
+        mids.append(round(round(premium / 0.05) * 0.05, 2))
+    chain = pl.DataFrame(
+        {
+            "ts_event": [at] * len(instruments),
+            "underlying_token": [int(NIFTY_INDEX_TOKEN)] * len(instruments),
+            "instrument_token": [int(i.instrument_token) for i in instruments],
+            "expiry": [expiry] * len(instruments),
+            "strike": [i.strike for i in instruments],
+            "option_type": [i.instrument_type.value for i in instruments],
+            "last_price": mids,
+            "bid": [round(m - spread / 2, 2) for m in mids],
+            "ask": [round(m + spread / 2, 2) for m in mids],
+            "oi": [oi] * len(instruments),
+        },
+        schema={
+            "ts_event": UTC_TIMESTAMP,
+            "underlying_token": pl.Int64,
+            "instrument_token": pl.Int64,
+            "expiry": pl.Date,
+            "strike": pl.Float64,
+            "option_type": pl.String,
+            "last_price": pl.Float64,
+            "bid": pl.Float64,
+            "ask": pl.Float64,
+            "oi": pl.Int64,
+        },
+    )
+    return instruments, chain

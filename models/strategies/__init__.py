@@ -9,6 +9,7 @@ from models.strategies.options import (
     OPTION_STRATEGIES,
     LongOptionParams,
     OptionTrades,
+    live_option_entries,
     long_option_trades,
     underlying_signals,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "LongOptionParams",
     "OptionTrades",
     "equity_intraday_entries",
+    "live_option_entries",
     "long_option_trades",
     "macd_rsi_signals",
     "trend_direction",

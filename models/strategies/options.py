@@ -51,6 +51,7 @@ __all__ = [
     "OPTION_STRATEGIES",
     "LongOptionParams",
     "OptionTrades",
+    "live_option_entries",
     "long_option_trades",
     "option_bars",
     "underlying_signals",
@@ -181,6 +182,44 @@ def long_option_trades(
     keys = ["instrument_token", "ts_decision"]
     taken = contracts.join(entries.select(keys), on=keys, how="semi")
     return OptionTrades(entries, bars, taken)
+
+
+def live_option_entries(
+    signals: pl.DataFrame,
+    chain: pl.DataFrame,
+    instruments: pl.DataFrame,
+    *,
+    params: LongOptionParams,
+    calendar: NseCalendar,
+    option_features: OptionFeatureSet | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The streaming form of :func:`long_option_trades`: the same contract choice, deadlines and
+    exits, priced on the live chain's quote at the decision instead of a modelled bar.
+
+    ``chain`` is the live snapshot (its ``ts_event`` at or before the decision). Returns
+    ``(entries, contracts)``: ``ENTRY_SCHEMA`` rows (premium = the quote's mid) and the chosen
+    contracts with ``bid``/``ask`` of the quote.
+    """
+    feature_set = option_features or OptionFeatureSet()
+    greeks = feature_set.build(chain)
+    contracts = _with_deadlines(
+        _choose_contracts(signals, chain, greeks, params, calendar), params, calendar
+    )
+    if contracts.is_empty():
+        return _empty_entries(), contracts
+    quotes = chain.select(
+        "instrument_token",
+        pl.col("ts_event").alias("ts_snapshot"),
+        "bid",
+        "ask",
+    )
+    contracts = contracts.join(quotes, on=["instrument_token", "ts_snapshot"], how="inner")
+    at_decision = contracts.select(
+        "instrument_token",
+        pl.col("ts_decision").alias("ts_event"),
+        ((pl.col("bid") + pl.col("ask")) / 2).alias("close"),
+    )
+    return _entries(contracts, at_decision, instruments, params), contracts
 
 
 def option_bars(

@@ -1,0 +1,57 @@
+"""The streaming side's logic, shared with the batch side and free of Bytewax: candles from
+ticks, the feature window, the champion model, the live strategies, the exit monitor and the
+per-key state machine the streaming worker runs (``docs/streaming.md``)."""
+
+from models.live.candles import ONE_MINUTE, CandleBuilder, bar_close
+from models.live.champion import ChampionScorer, ModelSwap, top_contributions
+from models.live.exits import exit_for
+from models.live.history import History, LakeHistory, SourceHistory
+from models.live.processor import (
+    ClockMark,
+    FeatureRow,
+    GroupProcessor,
+    GroupState,
+    LiveContext,
+    Output,
+    Suppressed,
+    group_of,
+)
+from models.live.strategy import (
+    EQUITY_STRATEGY,
+    OPTIONS_STRATEGY,
+    Candidate,
+    LiveStrategy,
+    LiveStrategySettings,
+    ScoredPoint,
+    proposal_id,
+)
+from models.live.window import CandleWindow
+
+__all__ = [
+    "EQUITY_STRATEGY",
+    "ONE_MINUTE",
+    "OPTIONS_STRATEGY",
+    "Candidate",
+    "CandleBuilder",
+    "CandleWindow",
+    "ChampionScorer",
+    "ClockMark",
+    "FeatureRow",
+    "GroupProcessor",
+    "GroupState",
+    "History",
+    "LakeHistory",
+    "LiveContext",
+    "LiveStrategy",
+    "LiveStrategySettings",
+    "ModelSwap",
+    "Output",
+    "ScoredPoint",
+    "SourceHistory",
+    "Suppressed",
+    "bar_close",
+    "exit_for",
+    "group_of",
+    "proposal_id",
+    "top_contributions",
+]
