@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -84,6 +85,17 @@ def _load(config_file: Path | None) -> KitepilotConfig:
 
 def _today() -> date:
     return to_ist(SystemClock().now()).date()
+
+
+def _parse_time(value: str | None, option: str) -> dt_time | None:
+    if value is None:
+        return None
+    try:
+        return dt_time.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"must be a time as HH:MM, was {value!r}", param_hint=option
+        ) from None
 
 
 def _parse_date(value: str | None, option: str) -> date | None:
@@ -306,7 +318,6 @@ def _print_calendar(
 
 # What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
 _NOT_BUILT_YET = (
-    ("Bytewax streaming worker: ticks → proposals", "#6"),
     ("risk engine, executor, reconciliation, kill switch, audit", "#7"),
     ("Dash approval screen", "#8"),
     ("the full one-command demo and `kitepilot up`", "#9"),
@@ -605,6 +616,83 @@ def _demo_batch(config: KitepilotConfig) -> None:
 class PaperSourceChoice(StrEnum):
     sim = PaperSource.SIM.value
     lake = PaperSource.LAKE.value
+
+
+@app.command()
+def stream(
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper/--live",
+            help="Ticks from the local paper exchange (default) or from Kite (needs mode: live).",
+        ),
+    ] = True,
+    processes: Annotated[
+        int, typer.Option("--processes", "-p", min=1, max=64, help="Worker processes.")
+    ] = 1,
+    replay_from: Annotated[
+        str | None,
+        typer.Option("--from", help="Replay the lake from this day (YYYY-MM-DD) instead."),
+    ] = None,
+    replay_to: Annotated[
+        str | None, typer.Option("--to", help="... up to this day (default: --from).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Replay each day only up to this IST time (HH:MM).")
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """The streaming worker: ticks → candles → features → champion scores → proposals in the
+    store, with exits for open trades. Ctrl-C stops a live stream."""
+    from orchestration.stream_cli import run_stream, stream_spec  # lazy: heavy imports
+
+    config = _load(config_file)
+    first = _parse_date(replay_from, "--from")
+    last = _parse_date(replay_to, "--to") or first
+    if last is not None and first is None:
+        raise typer.BadParameter("needs --from as well", param_hint="--to")
+    replay = None if first is None or last is None else (first, last)
+    try:
+        with _shown_calendar_warnings():
+            spec = stream_spec(
+                config,
+                live=not paper,
+                replay=replay,
+                processes=processes,
+                until=_parse_time(until, "--until"),
+            )
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
+    if replay is not None:
+        where = f"replaying {spec.days[0]}..{spec.days[-1]} from the lake"
+    elif paper:
+        where = "the paper exchange"
+    else:
+        where = "[bold red]LIVE Kite[/]"
+    console.print(
+        f"[bold]streaming worker[/] · {where} · {processes} process(es) · model "
+        f"{config.training.model_name}@champion · store {config.storage.database_url}",
+        highlight=False,
+    )
+    with console.status("streaming (Ctrl-C stops)…"):
+        try:
+            summary = run_stream(config, spec, processes=processes)
+        except KeyboardInterrupt:
+            console.print("stopped")
+            return
+    console.print(
+        f"proposals stored: {summary.proposals} · exits: {summary.exits} · dead letters: "
+        f"{sum(summary.dead_letters.values())} {dict(summary.dead_letters) or ''}",
+        highlight=False,
+    )
+    for worker, values in sorted(summary.metrics.items()):
+        console.print(
+            f"  {worker}: {values.get('ticks', 0):,.0f} ticks · {values.get('scored', 0):,.0f} "
+            f"scored bars · tick→proposal p50 {values.get('tick_to_proposal_p50_us', 0) / 1000:.2f}"
+            f" ms, p99 {values.get('tick_to_proposal_p99_us', 0) / 1000:.2f} ms",
+            highlight=False,
+        )
 
 
 @app.command("paper-exchange")

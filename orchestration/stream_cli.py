@@ -1,0 +1,114 @@
+"""``kitepilot stream``: the streaming worker, on the paper exchange, on Kite, or replaying the
+lake (backtest mode through the worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, time
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from data_contracts.config import KitepilotConfig
+from data_contracts.enums import TradingMode
+from data_contracts.errors import ContractError
+from data_contracts.nse_calendar import NseCalendar
+from execution.kite.login import paper_login
+from execution.store import SqlStore, tables
+from orchestration.paper_cli import credentials
+from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
+from streaming.run import run_flow
+
+__all__ = ["StreamSummary", "paper_session", "run_stream", "stream_spec"]
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """What a stream run left in the store."""
+
+    proposals: int
+    exits: int
+    dead_letters: Mapping[str, int]
+    metrics: Mapping[str, Mapping[str, float]]
+
+
+def paper_session(config: KitepilotConfig) -> KiteSession:
+    """A session on the local paper exchange (its login page needs no password)."""
+    paper = config.paper_exchange
+    root = f"http://{paper.host}:{paper.port}"
+    secret, _ = credentials(config)
+    return KiteSession(
+        api_key=paper.api_key,
+        access_token=paper_login(root, paper.api_key, secret.api_secret),
+        rest_root=root,
+        ticker_root=f"ws://{paper.host}:{paper.port}",
+    )
+
+
+def _live_session(config: KitepilotConfig) -> KiteSession:
+    if config.mode is not TradingMode.LIVE:
+        raise ContractError("mode", "mode", config.mode.value, "must be 'live' to stream from Kite")
+    kite = config.kite
+    if kite.api_key is None or kite.access_token is None:
+        raise ContractError(
+            "kite",
+            "access_token",
+            None,
+            "must be set (KITEPILOT_KITE__API_KEY and KITEPILOT_KITE__ACCESS_TOKEN in .env)",
+        )
+    return KiteSession(
+        api_key=kite.api_key.get_secret_value(),
+        access_token=kite.access_token.get_secret_value(),
+        rest_root=None,
+        ticker_root=None,
+    )
+
+
+def stream_spec(
+    config: KitepilotConfig,
+    *,
+    live: bool,
+    replay: tuple[date, date] | None,
+    processes: int,
+    until: time | None = None,
+) -> StreamSpec:
+    """The worker's spec from the command line's choices."""
+    if replay is not None:
+        calendar = NseCalendar.default(override=config.calendar.holidays_file)
+        first, last = replay
+        days = tuple(s.date for s in calendar.sessions(first, last))
+        if not days:
+            raise ContractError("stream", "--from", first, f"must leave a session up to {last}")
+        return StreamSpec(
+            config=config, feed=FeedKind.REPLAY, days=days, partitions=processes, until=until
+        )
+    session = _live_session(config) if live else paper_session(config)
+    return StreamSpec(
+        config=config,
+        feed=FeedKind.KITE,
+        partitions=processes,
+        session=session,
+        worker_name="live" if live else "paper",
+    )
+
+
+def recovery_dir(config: KitepilotConfig, spec: StreamSpec) -> Path:
+    """Bytewax snapshots of this kind of run, under ``var/recovery``."""
+    return config.storage.var_dir / "recovery" / f"stream-{spec.worker_name}-{spec.feed.value}"
+
+
+def run_stream(config: KitepilotConfig, spec: StreamSpec, *, processes: int) -> StreamSummary:
+    """Run the worker until its feed ends (a replay) or it is interrupted; what it stored."""
+    directory = recovery_dir(config, spec) if spec.feed is FeedKind.KITE else None
+    run_flow(partial(build_stream, spec), processes=processes, recovery_dir=directory)
+    with SqlStore.open(config.storage.database_url) as store:
+        with store.engine.connect() as connection:
+            proposals = connection.execute(select(func.count()).select_from(tables.proposals))
+        return StreamSummary(
+            proposals=int(proposals.scalar_one()),
+            exits=len(store.exits()),
+            dead_letters=dict(store.dead_letter_counts()),
+            metrics=store.latest_metrics(),
+        )
