@@ -390,12 +390,45 @@ def demo(config_file: ConfigOption = None) -> None:
         soft_wrap=True,
     )
 
+    console.rule("Streaming worker: the last simulated morning, replayed tick by tick")
+    _demo_stream(config)
+
     console.rule("Not built yet")
     for what, issue in _NOT_BUILT_YET:
         console.print(f"[dim]·[/] {what} [dim]({issue})[/]")
     console.print(
-        "So far the demo runs the foundation, the batch data side and the model side; no order "
-        "is placed yet. Simulated data is not market evidence."
+        "So far the demo runs the foundation, the batch data side, the model side and the "
+        "streaming worker; no order is placed yet. Simulated data is not market evidence."
+    )
+
+
+_DEMO_STREAM_UNTIL = dt_time(10, 30)
+
+
+def _demo_stream(config: KitepilotConfig) -> None:
+    from orchestration.data_cli import demo_range  # lazy: heavy imports
+    from orchestration.stream_cli import run_stream, stream_spec
+
+    _, day = demo_range(config, 1)
+    spec = stream_spec(config, live=False, replay=(day, day), processes=1, until=_DEMO_STREAM_UNTIL)
+    with console.status(f"replaying {day} to {_DEMO_STREAM_UNTIL:%H:%M} IST through Bytewax…"):
+        summary = run_stream(config, spec, processes=1)
+    metrics = {
+        name: sum(m.get(name, 0.0) for m in summary.metrics.values())
+        for name in ("ticks", "scored", "suppressed")
+    }
+    console.print(
+        f"{metrics['ticks']:,.0f} ticks → {metrics['scored']:,.0f} scored bars (the champion's "
+        f"p_win and expected return) → {summary.proposals} proposals in the store "
+        f"(p_win ≥ {config.strategy.min_confidence:.2f} and expected net profit ≥ "
+        f"₹{config.strategy.min_expected_net_profit:,.0f} after charges) · dead letters "
+        f"{sum(summary.dead_letters.values())}",
+        highlight=False,
+    )
+    console.print(
+        "Live: `kitepilot paper-exchange` in one terminal, `kitepilot stream` in another "
+        "(docs/streaming.md).",
+        highlight=False,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,6 @@ def test_demo_says_honestly_what_is_not_built_yet(runner: CliRunner) -> None:
     assert "Not built yet" in text
     assert "no order is placed yet" in text
     assert "all asset checks passed" in text
+    scored = re.search(r"ticks → ([\d,]+) scored bars", text)
+    assert scored is not None
+    assert int(scored.group(1).replace(",", "")) > 0
