@@ -6,6 +6,7 @@ lost: the store keeps every dead letter with its reason, and the feed counts the
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,3 +48,18 @@ class DeadLetter:
             integer(owner, "instrument_token", self.instrument_token)
         if self.ts_event is not None:
             object.__setattr__(self, "ts_event", require_aware(owner, "ts_event", self.ts_event))
+
+    @property
+    def letter_id(self) -> str:
+        """A digest of everything the letter says: the same refused datum, refused the same way
+        at the same time (a replay re-run after a crash), is the same letter and stored once."""
+        parts = (
+            self.source,
+            self.reason.value,
+            self.ts_init.isoformat(),
+            "" if self.instrument_token is None else str(self.instrument_token),
+            "" if self.ts_event is None else self.ts_event.isoformat(),
+            self.detail,
+            self.payload,
+        )
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

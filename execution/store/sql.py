@@ -392,7 +392,8 @@ class SqlStore:
     # -- FeedLog ---------------------------------------------------------------------------
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
-        """Append dead letters in one transaction; returns how many were written."""
+        """Append dead letters in one transaction; returns how many were written (a letter
+        already stored — same ``letter_id`` — is not written again)."""
         rows = []
         for letter in letters:
             instance_of(_OWNER, "letters", letter, DeadLetter)
@@ -405,13 +406,13 @@ class SqlStore:
                     "ts_event": letter.ts_event,
                     "detail": letter.detail,
                     "payload": letter.payload,
+                    "letter_id": letter.letter_id,
                 }
             )
         if not rows:
             return 0
         with self._write() as connection:
-            connection.execute(dead_letters.insert(), rows)
-        return len(rows)
+            return sum(_insert_new(connection, dead_letters, row) for row in rows)
 
     def dead_letter_counts(self) -> Mapping[str, int]:
         """Dead letters stored so far, by reason value (reasons never seen are absent)."""

@@ -185,7 +185,10 @@ dead_letters = Table(
     Column("ts_event", UtcDateTime(), nullable=True),
     Column("detail", Text(), nullable=False),
     Column("payload", Text(), nullable=False),
+    # DeadLetter.letter_id (revision 0002): a letter replayed after a crash is stored once.
+    Column("letter_id", String(32), nullable=True),
     Index(None, "reason"),
+    Index("uq_dead_letters_letter_id", "letter_id", unique=True),
 )
 
 # The one table whose rows are replaced: each worker's latest metrics snapshot.

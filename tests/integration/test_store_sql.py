@@ -492,13 +492,23 @@ def test_close_trade_twice_raises_contract_error(store: SqlStore) -> None:
 
 def test_dead_letters_are_counted_by_reason(store: SqlStore) -> None:
     crossed = dead_letter()
+    later = dead_letter(ts_init=T0 + timedelta(seconds=1))  # the same datum refused again later
     nan = dead_letter(reason=DeadLetterReason.NAN_PRICE, instrument_token=None, ts_event=None)
 
-    written = [store.add_dead_letters([crossed, nan, crossed]), store.add_dead_letters([])]
-    store.add_dead_letters([crossed])
+    written = [store.add_dead_letters([crossed, nan, later]), store.add_dead_letters([])]
 
     assert written == [3, 0]
-    assert store.dead_letter_counts() == {"crossed_book": 3, "nan_price": 1}
+    assert store.dead_letter_counts() == {"crossed_book": 2, "nan_price": 1}
+
+
+def test_dead_letter_replayed_after_a_crash_is_stored_once(store: SqlStore) -> None:
+    letters = [dead_letter(), dead_letter(reason=DeadLetterReason.NAN_PRICE)]
+    store.add_dead_letters(letters)
+
+    again = store.add_dead_letters([*letters, dead_letter(detail="another refusal")])
+
+    assert again == 1
+    assert store.dead_letter_counts() == {"crossed_book": 2, "nan_price": 1}
 
 
 def test_record_metrics_replaces_the_workers_snapshot(store: SqlStore) -> None:
