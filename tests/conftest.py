@@ -8,6 +8,8 @@ that must run against real data can never silently stop running.
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,34 @@ def shared_fixtures() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A PostgreSQL server's admin URL (``KITEPILOT_TEST_POSTGRES_URL``; ``.ci/run`` starts a
+    throwaway server on 127.0.0.1 and sets it). Without one: skip, but fail in CI."""
+    url = os.environ.get("KITEPILOT_TEST_POSTGRES_URL")
+    if not url:
+        message = "no PostgreSQL server (set KITEPILOT_TEST_POSTGRES_URL, see .ci/postgres)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a fresh, empty database on that server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"kitepilot_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -521,9 +521,16 @@ def _dialect_insert(connection: Connection, table: Table) -> Any:
 
 
 def _insert_new(connection: Connection, table: Table, row: Mapping[str, Any]) -> bool:
-    """Insert ``row`` unless its primary key exists; True if it was inserted."""
-    statement = _dialect_insert(connection, table).values(row).on_conflict_do_nothing()
-    return bool(connection.execute(statement).rowcount == 1)
+    """Insert ``row`` unless a unique key of it exists; True if it was inserted.
+
+    The answer comes from ``RETURNING`` (a row back: inserted), not ``rowcount``, which
+    psycopg reports as -1 for this statement under SQLAlchemy 2.1.
+    """
+    key = next(iter(table.primary_key.columns))
+    statement = (
+        _dialect_insert(connection, table).values(row).on_conflict_do_nothing().returning(key)
+    )
+    return connection.execute(statement).first() is not None
 
 
 def _upsert(connection: Connection, table: Table, row: Mapping[str, Any], key: str) -> Any:

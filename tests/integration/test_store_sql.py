@@ -1,5 +1,6 @@
-"""SqlStore on real SQLite files: migrations, idempotency under concurrency, the proposal
-lifecycle rules, trades, dead letters and metrics."""
+"""SqlStore on real databases — SQLite files and a PostgreSQL server (every test that takes the
+``store`` fixture runs on both): migrations, idempotency under concurrency, the proposal lifecycle
+rules, trades, dead letters and metrics."""
 
 from __future__ import annotations
 
@@ -41,8 +42,19 @@ from tests.factories import (
 PID = ProposalId("p-20260818-0930-nifty")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'kitepilot.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    with SqlStore.open(url) as opened:
+        yield opened
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlStore]:
+def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+    """For the SQLite-only behaviour (pragmas, the file's own encoding)."""
     with SqlStore.open(f"sqlite:///{tmp_path / 'kitepilot.db'}") as opened:
         yield opened
 
@@ -114,8 +126,8 @@ def test_migrations_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
     assert (revision, added) == (head_revision(), True)
 
 
-def test_open_sqlite_sets_wal_and_pragmas_on_every_connection(store: SqlStore) -> None:
-    with store.engine.connect() as first, store.engine.connect() as second:
+def test_open_sqlite_sets_wal_and_pragmas_on_every_connection(sqlite_store: SqlStore) -> None:
+    with sqlite_store.engine.connect() as first, sqlite_store.engine.connect() as second:
         settings = [
             [
                 connection.exec_driver_sql(f"PRAGMA {name}").scalar()
@@ -166,10 +178,10 @@ def _parameters(function: Any) -> list[tuple[str, Any, Any]]:
     return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
 
 
-def test_repr_shows_the_url(store: SqlStore, tmp_path: Path) -> None:
+def test_repr_shows_the_url(sqlite_store: SqlStore, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'kitepilot.db'}"
 
-    assert (store.url, repr(store)) == (url, f"SqlStore(url={url!r})")
+    assert (sqlite_store.url, repr(sqlite_store)) == (url, f"SqlStore(url={url!r})")
 
 
 # -- idempotent adds, concurrently ---------------------------------------------------------
@@ -557,8 +569,8 @@ def test_in_memory_store_works_for_tests() -> None:
     assert (added, status) == (True, ProposalStatus.PROPOSED)
 
 
-def test_raw_sqlite_file_holds_utc_text(store: SqlStore, tmp_path: Path) -> None:
-    store.add(proposal(ts_event=datetime(2026, 8, 18, 9, 30, tzinfo=IST)))
+def test_raw_sqlite_file_holds_utc_text(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    sqlite_store.add(proposal(ts_event=datetime(2026, 8, 18, 9, 30, tzinfo=IST)))
 
     with sqlite3.connect(tmp_path / "kitepilot.db") as raw:
         (stored,) = raw.execute("SELECT ts_event FROM proposals").fetchone()
