@@ -23,7 +23,6 @@ from data_contracts.enums import Exchange, InstrumentType
 from data_contracts.errors import ContractError
 from data_contracts.instruments import Instrument, underlying_tokens
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.timeutil import IST
 from execution.kite import (
     KiteHistoricalSource,
     KiteSourceSettings,
@@ -138,18 +137,13 @@ def _calendar(config: KitepilotConfig) -> NseCalendar:
     return NseCalendar.default(override=config.calendar.holidays_file)
 
 
-def live_universe(
-    instruments: Sequence[Instrument], today: date, expiries: int = 2
-) -> list[Instrument]:
+def live_universe(instruments: Sequence[Instrument], expiries: int = 2) -> list[Instrument]:
     """What the live worker streams: NSE equities, the indices with options, and those options of
-    the nearest ``expiries`` expiries (the contracts a long-option entry can choose from)."""
+    the nearest ``expiries`` expiries in the dump (a dump lists only live contracts; a paper
+    session's dump is its replayed day's)."""
     underlying_of = underlying_tokens(instruments)
     option_expiries = sorted(
-        {
-            i.expiry
-            for i in instruments
-            if i.is_option and i.expiry is not None and i.expiry >= today
-        }
+        {i.expiry for i in instruments if i.is_option and i.expiry is not None}
     )[:expiries]
     index_with_options = set(underlying_of.values())
     chosen = []
@@ -183,7 +177,7 @@ def _instruments(spec: StreamSpec) -> list[Instrument]:
         return replay_universe(Lake(spec.config.storage.lake_dir), spec.days, spec.tokens)
     now = SystemClock().now()
     everything = list(_kite_source(spec).instruments(now))
-    chosen = live_universe(everything, now.astimezone(IST).date())
+    chosen = live_universe(everything)
     if spec.tokens:
         wanted = set(spec.tokens)
         underlying_of = underlying_tokens(chosen)
