@@ -42,7 +42,12 @@ from models.backtest import FillModel, Portfolio, size_lots
 from models.features import FeatureSet
 from models.features.options import OptionFeatureSet
 from models.live.champion import top_contributions
-from models.strategies import EquityIntradayParams, LongOptionParams, equity_intraday_entries
+from models.strategies import (
+    EquityIntradayParams,
+    LongOptionParams,
+    equity_intraday_entries,
+    trend_direction,
+)
 from models.strategies.options import live_option_entries
 
 __all__ = [
@@ -204,7 +209,7 @@ class LiveStrategy:
         s = self._settings
         if chain.is_empty():
             return None
-        direction = 1 if features["macd_hist_rel"][0] >= 0 else -1
+        direction = int(features.select(trend_direction()).item())
         signals = pl.DataFrame(
             {
                 "instrument_token": [candle.instrument_token],
