@@ -78,6 +78,15 @@ def _on_grid(owner: str, field: str, price: float, tick_size: float, subject: st
         )
 
 
+def _lots_of_an_instrument(obj: OpenTrade | ExitProposal, owner: str, subject: str | None) -> None:
+    """The instrument and a quantity of whole lots (what an open trade and its exit share)."""
+    integer(owner, "instrument_token", obj.instrument_token, minimum=1)
+    non_empty(owner, "tradingsymbol", obj.tradingsymbol)
+    integer(owner, "lot_size", obj.lot_size, minimum=1, subject=subject)
+    integer(owner, "quantity", obj.quantity, minimum=1, subject=subject)
+    _whole_lots(owner, obj.quantity, obj.lot_size, subject or "")
+
+
 def _whole_lots(owner: str, quantity: int, lot_size: int, subject: str) -> None:
     if not is_whole_lots(quantity, lot_size):
         raise ContractError(
@@ -576,11 +585,7 @@ class OpenTrade:
             },
             subject,
         )
-        integer(owner, "instrument_token", self.instrument_token, minimum=1)
-        non_empty(owner, "tradingsymbol", self.tradingsymbol)
-        integer(owner, "lot_size", self.lot_size, minimum=1, subject=subject)
-        integer(owner, "quantity", self.quantity, minimum=1, subject=subject)
-        _whole_lots(owner, self.quantity, self.lot_size, subject or "")
+        _lots_of_an_instrument(self, owner, subject)
         for name in ("tick_size", "entry_price", "stop_loss", "take_profit"):
             positive(owner, name, getattr(self, name), subject)
         _aware(self, owner, "time_exit")
@@ -643,11 +648,7 @@ class ExitProposal:
         )
         _aware(self, owner, "ts_event")
         _aware(self, owner, "ts_init")
-        integer(owner, "instrument_token", self.instrument_token, minimum=1)
-        non_empty(owner, "tradingsymbol", self.tradingsymbol)
-        integer(owner, "lot_size", self.lot_size, minimum=1, subject=subject)
-        integer(owner, "quantity", self.quantity, minimum=1, subject=subject)
-        _whole_lots(owner, self.quantity, self.lot_size, subject or "")
+        _lots_of_an_instrument(self, owner, subject)
         for name in ("tick_size", "reference_price", "limit_price"):
             positive(owner, name, getattr(self, name), subject)
         _on_grid(owner, "limit_price", self.limit_price, self.tick_size, subject)

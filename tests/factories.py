@@ -431,3 +431,29 @@ def nifty_option_chain(
         },
     )
     return instruments, chain
+
+
+def live_settings(**overrides: Any) -> Any:
+    """The live strategy's settings for tests: a ₹10 lakh account risking ₹5,000 a trade, low
+    thresholds (p_win ≥ 0.6, ₹100), default fills, charges and calendar."""
+    from data_contracts.charges import ChargesModel
+    from data_contracts.nse_calendar import NseCalendar
+    from models.backtest import FillModel, Portfolio
+    from models.features import FeatureSet
+    from models.live import LiveStrategySettings
+    from models.strategies import EquityIntradayParams, LongOptionParams
+
+    values: dict[str, Any] = {
+        "feature_set": FeatureSet(),
+        "equity": EquityIntradayParams(),
+        "options": LongOptionParams(min_oi=100_000),
+        "fills": FillModel(),
+        "portfolio": Portfolio(capital=1_000_000.0, per_trade_risk=5_000.0),
+        "min_confidence": 0.6,
+        "min_expected_net_profit": 100.0,
+        "proposal_ttl": timedelta(minutes=2),
+        "max_price_drift_pct": 1.0,
+        "calendar": NseCalendar.default(),
+        "charges": ChargesModel.default(),
+    }
+    return LiveStrategySettings(**(values | overrides))

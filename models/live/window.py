@@ -15,7 +15,7 @@ import polars as pl
 
 from data_contracts.errors import ContractError
 from data_contracts.market import Candle
-from data_contracts.schemas import UTC_TIMESTAMP
+from data_contracts.schemas import CANDLE_SCHEMA
 from models.features import FeatureSet
 
 __all__ = ["CandleWindow"]
@@ -69,26 +69,11 @@ class CandleWindow:
 
     def frame(self) -> pl.DataFrame:
         """The window as a CandleFrame-shaped frame (the columns the features read)."""
-        cols = self._columns
+        columns: dict[str, list[object]] = {"instrument_token": [self._token] * len(self)}
+        columns.update({name: list(values) for name, values in self._columns.items()})
         return pl.DataFrame(
-            {
-                "instrument_token": [self._token] * len(self),
-                "ts_event": list(cols["ts_event"]),
-                "open": list(cols["open"]),
-                "high": list(cols["high"]),
-                "low": list(cols["low"]),
-                "close": list(cols["close"]),
-                "volume": list(cols["volume"]),
-            },
-            schema={
-                "instrument_token": pl.Int64,
-                "ts_event": UTC_TIMESTAMP,
-                "open": pl.Float64,
-                "high": pl.Float64,
-                "low": pl.Float64,
-                "close": pl.Float64,
-                "volume": pl.Int64,
-            },
+            columns,
+            schema={name: CANDLE_SCHEMA[name] for name in ("instrument_token", *_COLUMNS)},
         )
 
     def latest_features(self, feature_set: FeatureSet) -> pl.DataFrame | None:

@@ -12,16 +12,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from data_contracts.charges import ChargesModel
 from data_contracts.enums import DeadLetterReason, Exchange, ExitReason, Product, Side
 from data_contracts.feed import DeadLetter
 from data_contracts.ids import InstrumentToken, ProposalId
 from data_contracts.instruments import Instrument, underlying_tokens
 from data_contracts.market import Tick
-from data_contracts.nse_calendar import NseCalendar
 from data_contracts.ports import RegisteredModel, Scores
 from data_contracts.trading import ExitProposal, OpenTrade, Proposal
-from models.backtest import FillModel, Portfolio
 from models.features import FeatureSet
 from models.live import (
     EQUITY_STRATEGY,
@@ -32,17 +29,16 @@ from models.live import (
     GroupState,
     LiveContext,
     LiveStrategy,
-    LiveStrategySettings,
     Output,
     ScoredPoint,
     Suppressed,
     proposal_id,
 )
-from models.strategies import EquityIntradayParams, LongOptionParams
 from tests.factories import (
     NIFTY_INDEX_TOKEN,
     T0,
     infy_instrument,
+    live_settings,
     nifty_index_instrument,
     nifty_option_chain,
     open_trade,
@@ -61,19 +57,7 @@ LIVE_BARS = 6
 OPTION_CHAIN = nifty_option_chain(LIVE_FROM, date(2026, 8, 25))
 OPTIONS: list[Instrument] = OPTION_CHAIN[0]
 INSTRUMENTS = [INFY, nifty_index_instrument(), *OPTIONS]
-SETTINGS = LiveStrategySettings(
-    feature_set=FEATURES,
-    equity=EquityIntradayParams(),
-    options=LongOptionParams(min_oi=100_000),
-    fills=FillModel(),
-    portfolio=Portfolio(capital=1_000_000.0, per_trade_risk=5_000.0),
-    min_confidence=0.6,
-    min_expected_net_profit=100.0,
-    proposal_ttl=timedelta(minutes=2),
-    max_price_drift_pct=1.0,
-    calendar=NseCalendar.default(),
-    charges=ChargesModel.default(),
-)
+SETTINGS = live_settings()
 
 
 # --- fakes behind the ports ---------------------------------------------------------------------

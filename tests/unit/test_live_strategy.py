@@ -10,7 +10,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from data_contracts.charges import ChargesModel
 from data_contracts.enums import ChargeSegment, Exchange, Product, Side
 from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import Instrument, instruments_to_frame
@@ -18,7 +17,7 @@ from data_contracts.market import Candle
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.ports import Scores
 from data_contracts.timeutil import IST
-from models.backtest import FillModel, Portfolio, size_lots
+from models.backtest import Portfolio, size_lots
 from models.features import FeatureSet
 from models.features.options import OptionFeatureSet
 from models.live import (
@@ -30,12 +29,13 @@ from models.live import (
     proposal_id,
     top_contributions,
 )
-from models.strategies import EquityIntradayParams, LongOptionParams, equity_intraday_entries
+from models.strategies import EquityIntradayParams, equity_intraday_entries
 from tests.factories import (
     NIFTY_INDEX_TOKEN,
     T0,
     candle,
     infy_instrument,
+    live_settings,
     nifty_index_instrument,
     nifty_option_chain,
     session_bars,
@@ -46,19 +46,7 @@ FEATURES = FeatureSet()
 INFY = infy_instrument()
 TOKEN = int(INFY.instrument_token)
 DECISION = T0 + timedelta(minutes=30)  # 10:00 IST, Tue 2026-08-18
-SETTINGS = LiveStrategySettings(
-    feature_set=FEATURES,
-    equity=EquityIntradayParams(),
-    options=LongOptionParams(min_oi=100_000),
-    fills=FillModel(),
-    portfolio=Portfolio(capital=1_000_000.0, per_trade_risk=5_000.0),
-    min_confidence=0.6,
-    min_expected_net_profit=100.0,
-    proposal_ttl=timedelta(minutes=2),
-    max_price_drift_pct=1.0,
-    calendar=CALENDAR,
-    charges=ChargesModel.default(),
-)
+SETTINGS = live_settings()
 
 
 @dataclass
