@@ -110,7 +110,17 @@ def stream_world(base: Path) -> World:
 
 def _build(root: Path) -> dict[str, str]:
     config = load_config(environ=_environ(root), dotenv_file=None)
-    simulate_days(config, FIRST, REPLAY_DAY)  # warnings (simulated price jumps) are fine here
+    home = root / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)  # runs and step logs stay in the world, not the repo
+    try:
+        simulate_days(config, FIRST, REPLAY_DAY)  # warnings (simulated price jumps) are fine
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
     lake = Lake(root / "lake")
     assert REPLAY_DAY in lake.days("labels"), "the daily job did not write the replay day"
     train_days = [d for d in lake.days("features") if d < REPLAY_DAY]
