@@ -19,16 +19,18 @@ import polars as pl
 import pytest
 from bytewax.testing import TestingSource, run_main
 
-from data_contracts.enums import DeadLetterReason
+from data_contracts.enums import DeadLetterReason, Exchange, ExitReason, Product, Side
+from data_contracts.ids import InstrumentToken, ProposalId
 from data_contracts.market import Tick
 from data_contracts.timeutil import IST, UTC
 from data_contracts.trading import Proposal
 from execution.kite import TickParser
 from execution.store import SqlStore
-from models.live import FeatureRow, ScoredPoint
+from models.live import EQUITY_STRATEGY, FeatureRow, ScoredPoint
 from models.research import strategy_entries
 from orchestration.stream_setup import FeedKind, StreamSpec, _replay, build_stream
 from streaming.run import recovery_config, run_flow
+from tests.factories import open_trade
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
 
 pytestmark = pytest.mark.slow
@@ -262,3 +264,40 @@ def test_bad_ticks_end_in_dead_letters_with_reasons_and_the_flow_keeps_running(
         DeadLetterReason.OUT_OF_ORDER.value: 1,
     }
     assert _stored(database) == _stored(reference_db)  # nothing refused changed a decision
+
+
+def test_open_trade_in_the_store_gets_one_exit_when_its_time_exit_passes(
+    world: World, tmp_path: Path
+) -> None:
+    database = tmp_path / "kitepilot.db"
+    token = world.equities()[0]
+    opened = datetime.combine(REPLAY_DAY, time(9, 45), tzinfo=IST)
+    with SqlStore.open(f"sqlite:///{database}") as store:
+        store.open_trade(
+            open_trade(
+                proposal_id=ProposalId("equity-intraday:test:entry"),
+                strategy_id=EQUITY_STRATEGY,
+                instrument_token=InstrumentToken(token),
+                exchange=Exchange.NSE,
+                tradingsymbol="TEST",
+                product=Product.MIS,
+                quantity=10,
+                lot_size=1,
+                entry_price=1.0,
+                stop_loss=0.05,  # never reached: a stock is not at 5 paise
+                take_profit=1_000_000.0,  # nor at ten lakh
+                time_exit=opened + timedelta(minutes=20),
+                opened_at=opened,
+            )
+        )
+
+    _run(_spec(world, database, emit_features=False))
+    with SqlStore.open(f"sqlite:///{database}") as store:
+        exits = store.exits()
+
+    assert len(exits) == 1  # the rule fires on every later bar; the trade gets one exit
+    (only,) = exits
+    assert only.entry_proposal_id == ProposalId("equity-intraday:test:entry")
+    assert only.reason is ExitReason.TIME
+    assert only.ts_event == opened + timedelta(minutes=20)
+    assert only.side is Side.SELL
