@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from bytewax.testing import run_main
 
+from data_contracts.enums import Side
 from data_contracts.feed import DeadLetter
 from data_contracts.timeutil import IST
+from data_contracts.trading import Proposal
 from execution.kite.login import paper_login
 from execution.paper.app import ExchangeSettings, build_exchange, open_market, run_in_thread
 from execution.store import SqlStore
-from models.live import ScoredPoint
+from models.live import OPTIONS_STRATEGY, ScoredPoint
 from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
 
@@ -91,3 +93,67 @@ def test_flow_on_the_paper_exchange_scores_live_bars_with_the_real_kiteticker(
     with SqlStore.open(f"sqlite:///{tmp_path / 'kitepilot.db'}") as store:
         workers = store.latest_metrics()
     assert sum(m.get("ticks", 0) for m in workers.values()) > 100
+
+
+NIFTY = 256265
+
+
+def test_flow_on_a_simulated_paper_session_proposes_a_long_nifty_option(
+    world: World, tmp_path: Path
+) -> None:
+    # The simulator's session: NIFTY and its listed options tick (the lake holds no option ticks).
+    market = open_market("sim", REPLAY_DAY, seed=7)
+    exchange = build_exchange(
+        market,
+        ExchangeSettings(API_KEY, API_SECRET, heartbeat_seconds=0.5),
+        database="sqlite://",
+        starting_cash=1_000_000,
+        speed=SPEED,
+    )
+    proposals: list[Proposal] = []
+
+    def observe(batch: list[Any]) -> None:
+        proposals.extend(i for i in batch if isinstance(i, Proposal))
+
+    with run_in_thread(exchange) as running:
+        stop = threading.Event()
+        spec = StreamSpec(
+            # Room for one NIFTY lot: 65 x premium x 40 % stop is more than the default ₹500.
+            config=world.config(
+                tmp_path / "kitepilot.db",
+                CAPITAL="1000000",
+                RISK__PER_TRADE_RISK="5000",
+                RISK__DAILY_LOSS_LIMIT="10000",
+            ),
+            feed=FeedKind.KITE,
+            tokens=(NIFTY,),
+            session=KiteSession(
+                api_key=API_KEY,
+                access_token=paper_login(running.url, API_KEY, API_SECRET),
+                rest_root=running.url,
+                ticker_root=running.ticker_url,
+            ),
+            stop=stop,
+        )
+        worker = threading.Thread(
+            target=run_main,
+            args=(build_stream(spec, observer=observe),),
+            kwargs={"epoch_interval": timedelta(seconds=1)},
+        )
+        worker.start()
+        deadline = time.monotonic() + WAIT
+        while not proposals and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        worker.join(timeout=30)
+
+    assert proposals, "a NIFTY bar should clear the test model's bar and buy an option"
+    first = proposals[0]
+    assert first.strategy_id == OPTIONS_STRATEGY
+    assert first.tradingsymbol.startswith("NIFTY")
+    assert first.tradingsymbol[-2:] in ("CE", "PE")
+    assert first.side is Side.BUY
+    assert first.lots >= 1
+    assert first.lot_size == 65
+    assert first.stop_loss < first.limit_price < first.take_profit
+    assert len(proposals) == 1  # the 48 h F&O cool-down holds off the next one
