@@ -14,7 +14,7 @@ from typing import Final
 __all__ = ["LATENCY_BUCKETS_US", "StreamMetrics"]
 
 # Upper bounds (microseconds) of the tick→proposal latency histogram.
-LATENCY_BUCKETS_US: Final = (100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 100_000, 1e12)
+LATENCY_BUCKETS_US: Final = (100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 100_000, math.inf)
 
 
 class StreamMetrics:
@@ -41,7 +41,10 @@ class StreamMetrics:
 
     def latency(self, micros: float) -> None:
         with self._lock:
-            self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_US, micros)] += 1
+            bucket = min(
+                bisect.bisect_left(LATENCY_BUCKETS_US, micros), len(LATENCY_BUCKETS_US) - 1
+            )
+            self.latency_buckets[bucket] += 1
             if len(self.latencies_us) < 100_000:
                 self.latencies_us.append(micros)
 
@@ -89,7 +92,7 @@ class StreamMetrics:
             cumulative = 0
             for bound, n in zip(LATENCY_BUCKETS_US, self.latency_buckets, strict=True):
                 cumulative += n
-                le = "+Inf" if bound >= 1e12 else f"{bound / 1e6:g}"
+                le = "+Inf" if math.isinf(bound) else f"{bound / 1e6:g}"
                 lines.append(f'{latency}_bucket{{{label},le="{le}"}} {cumulative}')
             lines.append(f"{latency}_sum{{{label}}} {sum(self.latencies_us) / 1e6:g}")
             lines.append(f"{latency}_count{{{label}}} {cumulative}")

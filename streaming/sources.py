@@ -130,7 +130,7 @@ class _KitePartition(StatefulSourcePartition[SourceItem, None]):
             return []
         if market_time < self._next_mark:
             return []
-        mark = ClockMark(self._next_mark)
+        mark = ClockMark(self._next_mark, ts_init=self._clock.now())
         self._next_mark = _minute_end(market_time) + self._mark_delay
         return [(key, mark) for key in self._keys]
 

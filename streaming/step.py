@@ -59,7 +59,7 @@ class GroupLogic(StatefulBatchLogic[Tick | ClockMark, Output, bytes]):
         for value in values:
             if isinstance(value, ClockMark):
                 if self._processor is not None:
-                    out += self._processor.on_clock(value.now)
+                    out += self._processor.on_clock(value.now, value.ts_init)
                 continue
             processor = self._processor or self._start(value)
             started = time.perf_counter_ns()

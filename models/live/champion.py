@@ -69,7 +69,10 @@ class ChampionScorer:
         None while the registry has no usable champion."""
         slot = (require_aware(_OWNER, "now", now) - _EPOCH) // self._recheck
         with self._lock:
-            if slot != self._slot:
+            # Only a later slot re-checks: groups of one worker interleave, so market time seen
+            # here steps back and forth by a bar or two; re-checking on every change of slot
+            # would query the registry at nearly every bar.
+            if self._slot is None or slot > self._slot:
                 self._slot = slot
                 self._check(now)
             return self._current

@@ -51,9 +51,15 @@ _INDEX_SEGMENT: Final = "INDICES"
 
 @dataclass(frozen=True, slots=True)
 class ClockMark:
-    """The feed's market clock passing ``now``: closes the bars of a quiet instrument."""
+    """The feed's market clock passing ``now``: closes the bars of a quiet instrument.
+
+    ``ts_init`` is when the feed made the mark (the wall clock for a live feed; None: ``now``),
+    the ``ts_init`` of what it closes — so a live proposal's latency is measured from it, not
+    from the market time of a replayed session.
+    """
 
     now: datetime
+    ts_init: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +154,14 @@ class GroupProcessor:
             self._quote(tick)
         return [] if closed is None else self._on_candle(closed, tick.ts_init)
 
-    def on_clock(self, now: datetime) -> list[Output]:
-        """Close the bars the market clock ``now`` has left behind by the timeout."""
+    def on_clock(self, now: datetime, ts_init: datetime | None = None) -> list[Output]:
+        """Close the bars the market clock ``now`` has left behind by the timeout (made at
+        ``ts_init``, default ``now``)."""
         out: list[Output] = []
         for builder in list(self.state.builders.values()):
             closed = builder.close_due(now, self._ctx.candle_timeout)
             if closed is not None:
-                out += self._on_candle(closed, now)
+                out += self._on_candle(closed, ts_init or now)
         return out
 
     # --- a closed candle ------------------------------------------------------------------------

@@ -314,7 +314,9 @@ class TrainedModel:
         matrix = self._matrix(features, require_version_column=True)
         if matrix.shape[0] == 0:
             return np.zeros((0, len(self._feature_columns) + 1))
-        data = xgb.DMatrix(matrix, feature_names=list(self._feature_columns), nthread=self._nthread)
+        threads = 1 if matrix.shape[0] < _PARALLEL_ROWS else self._nthread
+        self._use_threads(threads)
+        data = xgb.DMatrix(matrix, feature_names=list(self._feature_columns), nthread=threads)
         return np.asarray(self._classifier.predict(data, pred_contribs=True), dtype=np.float64)
 
     def _scores(self, matrix: Matrix) -> tuple[Floats, Floats]:

@@ -90,6 +90,18 @@ def test_champion_scorer_does_not_recheck_within_the_same_slot() -> None:
     assert [s.model_version for s in scorers if s is not None] == ["3", "3"]
 
 
+def test_champion_scorer_times_stepping_back_a_slot_do_not_recheck() -> None:
+    # Groups of one worker interleave, so the bar times it sees go back and forth.
+    registry = FakeRegistry(_model("3"))
+    champion = _champion(registry)
+    later = SLOT_START + RECHECK
+
+    for at in (SLOT_START, later, SLOT_START, later, SLOT_START + timedelta(seconds=1)):
+        champion.scorer(at)
+
+    assert registry.lookups == 2  # the first slot, then the later one; never back
+
+
 def test_champion_scorer_swaps_to_a_new_alias_in_a_later_slot() -> None:
     registry = FakeRegistry(_model("3"))
     champion = _champion(registry)

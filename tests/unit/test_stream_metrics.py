@@ -61,6 +61,15 @@ def test_metrics_latency_falls_in_the_first_bucket_at_or_above_it() -> None:
     assert metrics.latency_buckets == expected
 
 
+def test_metrics_latency_of_days_lands_in_the_last_bucket() -> None:
+    metrics = StreamMetrics()
+
+    metrics.latency(3 * 86_400 * 1e6)  # e.g. a past session replayed through a live feed
+
+    assert metrics.latency_buckets[-1] == 1
+    assert sum(metrics.latency_buckets) == 1
+
+
 def test_metrics_snapshot_flattens_counts_dead_letters_rates_and_percentiles() -> None:
     metrics = _metrics()
     metrics.snapshot(T0)
