@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bench import backtest as backtest_bench
 from bench import paper_exchange as paper_exchange_bench
+from bench import streaming as streaming_bench
 from bench import training as training_bench
 from bench.features import synthetic_candles, synthetic_option_prices
 from data_contracts.charges import ChargesModel
@@ -119,10 +120,12 @@ def main() -> None:
     Console().print(table)
     # Issue #4: the backtest against vectorbt and backtrader, one fold against raw xgb.train.
     # Issue #5: the paper exchange's order acknowledgements and ticker fan-out.
+    # Issue #6: the streaming worker's replay throughput, tick->proposal latency, scoring burst.
     benches = (
         ("backtest", backtest_bench.main),
         ("training", training_bench.main),
         ("paper_exchange", paper_exchange_bench.main),
+        ("streaming", streaming_bench.main),
     )
     failed = [name for name, bench in benches if bench() != 0]
     if failed:
