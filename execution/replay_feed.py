@@ -65,7 +65,7 @@ class LakeReplay:
         *,
         seed: int,
         calendar: NseCalendar,
-        group_of: Callable[[int], int],
+        key_of: Callable[[int], int],
         mark_delay: timedelta = timedelta(seconds=5),
         until: time | None = None,
     ) -> None:
@@ -76,10 +76,10 @@ class LakeReplay:
         self._instruments = {int(i.instrument_token): i for i in instruments}
         self._seed = seed
         self._calendar = calendar
-        self._group_of = group_of
+        self._key_of = key_of
         self._mark_delay_us = int(mark_delay / timedelta(microseconds=1))
         self._until = until
-        self._keys = sorted({group_of(t) for t in self._instruments})
+        self._keys = sorted({key_of(t) for t in self._instruments})
 
     @property
     def keys(self) -> list[int]:
@@ -108,7 +108,7 @@ class LakeReplay:
         if ticks is None:
             return
         keys = [str(k) for k in self._keys]
-        group = {t: str(self._group_of(t)) for t in self._instruments}
+        group = {t: str(self._key_of(t)) for t in self._instruments}
         token, ts_us, price = ticks.token.tolist(), ticks.ts_us.tolist(), ticks.price.tolist()
         quantity, volume = ticks.quantity.tolist(), ticks.volume.tolist()
         bid, ask = ticks.bid.tolist(), ticks.ask.tolist()

@@ -41,7 +41,7 @@ from models.live import (
     LiveStrategy,
     LiveStrategySettings,
     SourceHistory,
-    group_of,
+    shard_of,
 )
 from models.registry import MlflowRegistry
 from orchestration.model_settings import model_pipeline
@@ -232,7 +232,7 @@ def _replay(spec: StreamSpec, part: int, parts: int) -> LakeReplay:
     underlying_of = underlying_tokens(instruments)
 
     def key_of(token: int) -> int:
-        return group_of(token, underlying_of)
+        return shard_of(token, underlying_of)
 
     mine = [i for i in instruments if key_of(int(i.instrument_token)) % parts == part]
     return LakeReplay(
@@ -241,7 +241,7 @@ def _replay(spec: StreamSpec, part: int, parts: int) -> LakeReplay:
         mine,
         seed=config.paper_exchange.seed,
         calendar=_calendar(config),
-        group_of=key_of,
+        key_of=key_of,
         mark_delay=timedelta(seconds=config.loops.candle_close_timeout_seconds),
         until=spec.until,
     )
@@ -268,7 +268,7 @@ def _live_source(spec: StreamSpec) -> KiteFeedSource:
     return KiteFeedSource(
         partial(_feed, spec),
         tokens=[int(i.instrument_token) for i in instruments],
-        key_of=partial(group_of, underlying_of=underlying_of),
+        key_of=partial(shard_of, underlying_of=underlying_of),
         clock=SystemClock(),
         partitions=spec.partitions,
         mark_delay=timedelta(seconds=spec.config.loops.candle_close_timeout_seconds),

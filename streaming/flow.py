@@ -1,8 +1,9 @@
-"""The streaming worker's dataflow: feed → (refused at the boundary | keyed per group → candles,
-features, scores, proposals, exits) → store. Thin wiring: the logic is ``models.live``.
+"""The streaming worker's dataflow: feed → (refused at the boundary | keyed per shard of groups
+→ candles, features, scores, proposals, exits) → store. Thin wiring: the logic is
+``models.live``.
 
     feed ──► refused? ──yes──────────────────────────────► store (dead letters)
-               └─no──► process (keyed by group) ──────────► store (proposals, exits, ...)
+               └─no──► process (keyed by shard) ──────────► store (proposals, exits, ...)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from data_contracts.feed import DeadLetter
 from execution.replay_feed import FeedItem
 from models.live import Output
 from streaming.sources import SourceItem
-from streaming.step import GroupLogic, WorkerRuntime
+from streaming.step import ShardLogic, WorkerRuntime
 
 __all__ = ["FLOW_ID", "build_flow"]
 
@@ -38,7 +39,7 @@ def build_flow(
     split = op.branch("accepted_at_boundary", feed, _accepted)
     refused = cast(Stream[Output], split.falses)  # what the boundary refused: dead letters
     processed = op.stateful_batch(
-        "process", split.trues, lambda resume: GroupLogic(runtime, resume)
+        "process", split.trues, lambda resume: ShardLogic(runtime, resume)
     )
     results = op.map("unkeyed", processed, _value)
     op.output("store", op.merge("results", refused, results), sink)

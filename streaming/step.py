@@ -1,7 +1,10 @@
-"""The keyed step: Bytewax's stateful operator around :class:`models.live.GroupProcessor`.
+"""The keyed step: Bytewax's stateful operator around :mod:`models.live`'s group processors.
 
-Bytewax routes each group's items to one worker, hands them over in batches, and snapshots the
-group's state at the end of every epoch (pickled: the state is plain data) for recovery.
+Items are keyed by shard (:func:`models.live.shard_of`): one shard holds the state of every group
+congruent to it. Bytewax routes each shard's items to one worker and hands them over in batches;
+the bars a batch closes, across the shard's groups, are decided together
+(:func:`models.live.decide`: one feature build and one model call per round of bars). The shard's
+state is plain data, pickled at the end of every epoch for recovery.
 """
 
 from __future__ import annotations
@@ -15,22 +18,32 @@ from bytewax.operators import StatefulBatchLogic
 
 from data_contracts.market import Tick
 from data_contracts.trading import Proposal
-from models.live import ClockMark, GroupProcessor, GroupState, LiveContext, Output, group_of
+from models.live import (
+    ClockMark,
+    Closed,
+    GroupProcessor,
+    GroupState,
+    LiveContext,
+    Output,
+    ScoredPoint,
+    decide,
+    group_of,
+)
 from streaming.metrics import StreamMetrics
 
-__all__ = ["GroupLogic", "WorkerRuntime"]
+__all__ = ["ShardLogic", "WorkerRuntime"]
 
 
 @dataclass
 class WorkerRuntime:
-    """What every group of a worker process shares: the live context (built once, lazily, in
+    """What every shard of a worker process shares: the live context (built once, lazily, in
     the process that runs the flow) and the metrics."""
 
     context_factory: Callable[[], LiveContext]
     metrics: StreamMetrics
     # True when ticks carry the wall-clock time they arrived (live/paper feeds): the sink then
     # measures tick→proposal end to end; a replay's ticks carry market time, so the step
-    # measures its own processing of the tick that made the proposal.
+    # measures its own processing from the tick that closed the bar to the proposal.
     end_to_end_latency: bool = False
     _context: LiveContext | None = None
 
@@ -41,50 +54,77 @@ class WorkerRuntime:
         return self._context
 
 
-class GroupLogic(StatefulBatchLogic[Tick | ClockMark, Output, bytes]):
-    """One group's processor; state restored from its last snapshot after a restart."""
+class ShardLogic(StatefulBatchLogic[Tick | ClockMark, Output, bytes]):
+    """One shard's groups; restored from the last snapshot after a restart."""
 
     def __init__(self, runtime: WorkerRuntime, resume: bytes | None) -> None:
         self._runtime = runtime
-        state = pickle.loads(resume) if resume is not None else None  # noqa: S301 - our own snapshot
-        self._processor = (
-            GroupProcessor(runtime.context, state) if isinstance(state, GroupState) else None
-        )
+        states = pickle.loads(resume) if resume is not None else {}  # noqa: S301 - our own snapshot
+        self._groups = {
+            key: GroupProcessor(runtime.context, state)
+            for key, state in states.items()
+            if isinstance(state, GroupState)
+        }
 
     def on_batch(self, values: list[Tick | ClockMark]) -> tuple[Iterable[Output], bool]:
-        metrics = self._runtime.metrics
         out: list[Output] = []
-        ticks = 0
+        closed: list[Closed] = []
+        started: dict[tuple[int, object], int] = {}
         last: Tick | None = None
         for value in values:
             if isinstance(value, ClockMark):
-                if self._processor is not None:
-                    out += self._processor.on_clock(value.now, value.ts_init)
+                made_at = value.ts_init or value.now
+                for processor in self._groups.values():
+                    closed += [(processor, bar, made_at) for bar in processor.due(value.now)]
                 continue
-            processor = self._processor or self._start(value)
-            started = time.perf_counter_ns()
-            made = processor.on_tick(value)
-            if made:
-                if not self._runtime.end_to_end_latency and any(
-                    isinstance(item, Proposal) for item in made
-                ):
-                    metrics.latency((time.perf_counter_ns() - started) / 1_000)
-                out += made
-            ticks += 1
+            began = time.perf_counter_ns()
+            refused, bar = self._processor(value).advance(value)
+            out += refused
+            if bar is not None:
+                closed.append((self._groups[self._key(value)], bar, value.ts_init))
+                started[(bar.instrument_token, bar.ts_event)] = began
             last = value
+        decided = decide(closed)
+        self._measure(decided, started, values, last)
+        out += decided
+        return out, not self._groups
+
+    def snapshot(self) -> bytes:
+        states = {key: processor.state for key, processor in self._groups.items()}
+        return pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _key(self, tick: Tick) -> int:
+        return group_of(tick.instrument_token, self._runtime.context.underlying_of)
+
+    def _processor(self, tick: Tick) -> GroupProcessor:
+        key = self._key(tick)
+        processor = self._groups.get(key)
+        if processor is None:
+            processor = GroupProcessor(self._runtime.context, GroupState(key=key))
+            self._groups[key] = processor
+        return processor
+
+    def _measure(
+        self,
+        decided: list[Output],
+        started: dict[tuple[int, object], int],
+        values: list[Tick | ClockMark],
+        last: Tick | None,
+    ) -> None:
+        metrics = self._runtime.metrics
+        ticks = sum(1 for value in values if isinstance(value, Tick))
         if ticks:
             metrics.count("ticks", ticks)
         if last is not None:
             metrics.feed_lag_seconds = (last.ts_init - last.ts_event).total_seconds()
-        return out, self._processor is None
-
-    def snapshot(self) -> bytes:
-        if self._processor is None:
-            return pickle.dumps(None)
-        return pickle.dumps(self._processor.state, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def _start(self, tick: Tick) -> GroupProcessor:
-        context = self._runtime.context
-        key = group_of(tick.instrument_token, context.underlying_of)
-        self._processor = GroupProcessor(context, GroupState(key=key))
-        return self._processor
+        if self._runtime.end_to_end_latency:
+            return
+        finished = time.perf_counter_ns()
+        point: ScoredPoint | None = None
+        for item in decided:
+            if isinstance(item, ScoredPoint):
+                point = item
+            elif isinstance(item, Proposal) and point is not None:
+                began = started.get((point.decision_token, point.ts_event))
+                if began is not None:
+                    metrics.latency((finished - began) / 1_000)

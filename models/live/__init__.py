@@ -7,14 +7,18 @@ from models.live.champion import ChampionScorer, ModelSwap, top_contributions
 from models.live.exits import exit_for
 from models.live.history import History, LakeHistory, SourceHistory
 from models.live.processor import (
+    SHARDS,
     ClockMark,
+    Closed,
     FeatureRow,
     GroupProcessor,
     GroupState,
     LiveContext,
     Output,
     Suppressed,
+    decide,
     group_of,
+    shard_of,
 )
 from models.live.strategy import (
     EQUITY_STRATEGY,
@@ -31,11 +35,13 @@ __all__ = [
     "EQUITY_STRATEGY",
     "ONE_MINUTE",
     "OPTIONS_STRATEGY",
+    "SHARDS",
     "Candidate",
     "CandleBuilder",
     "CandleWindow",
     "ChampionScorer",
     "ClockMark",
+    "Closed",
     "FeatureRow",
     "GroupProcessor",
     "GroupState",
@@ -50,8 +56,10 @@ __all__ = [
     "SourceHistory",
     "Suppressed",
     "bar_close",
+    "decide",
     "exit_for",
     "group_of",
     "proposal_id",
+    "shard_of",
     "top_contributions",
 ]

@@ -14,7 +14,7 @@ history for warm-up) and are never snapshotted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -27,23 +27,27 @@ from data_contracts.instruments import Instrument
 from data_contracts.market import Candle, Tick
 from data_contracts.ports import TradeBook
 from data_contracts.schemas import UTC_TIMESTAMP
-from data_contracts.trading import ExitProposal, Proposal
+from data_contracts.trading import ExitProposal, OpenTrade, Proposal
 from models.live.candles import CandleBuilder
 from models.live.champion import ChampionScorer
 from models.live.exits import exit_for
 from models.live.history import History
-from models.live.strategy import OPTIONS_STRATEGY, LiveStrategy, ScoredPoint
+from models.live.strategy import OPTIONS_STRATEGY, Candidate, LiveStrategy, ScoredPoint
 from models.live.window import CandleWindow
 
 __all__ = [
+    "SHARDS",
     "ClockMark",
+    "Closed",
     "FeatureRow",
     "GroupProcessor",
     "GroupState",
     "LiveContext",
     "Output",
     "Suppressed",
+    "decide",
     "group_of",
+    "shard_of",
 ]
 
 _INDEX_SEGMENT: Final = "INDICES"
@@ -102,8 +106,20 @@ class LiveContext:
 
 
 def group_of(token: int, underlying_of: Mapping[int, int]) -> int:
-    """The key a token's ticks are processed under: its underlying's for an option."""
+    """The group a token belongs to: its underlying's for an option, else its own."""
     return underlying_of.get(token, token)
+
+
+# Groups are spread over this many keys of the worker's keyed step (a shard holds every group
+# whose key is congruent to it): enough keys for Bytewax to balance a few processes, few enough
+# that a shard's bars closing together are decided in one feature build and one model call.
+# Changing it makes earlier recovery snapshots unusable (they are per shard).
+SHARDS: Final = 16
+
+
+def shard_of(token: int, underlying_of: Mapping[int, int]) -> int:
+    """The shard (the worker's key) a token's ticks are processed under."""
+    return group_of(token, underlying_of) % SHARDS
 
 
 @dataclass
@@ -138,6 +154,17 @@ class GroupProcessor:
         self._has_options = any(u == state.key for u in context.underlying_of.values())
 
     def on_tick(self, tick: Tick) -> list[Output]:
+        """Fold ``tick`` in and decide the bar it closed (if any) at once."""
+        out, closed = self.advance(tick)
+        return out if closed is None else out + decide([(self, closed, tick.ts_init)])
+
+    def on_clock(self, now: datetime, ts_init: datetime | None = None) -> list[Output]:
+        """Close and decide the bars the market clock ``now`` has left behind by the timeout
+        (made at ``ts_init``, default ``now``)."""
+        return decide([(self, candle, ts_init or now) for candle in self.due(now)])
+
+    def advance(self, tick: Tick) -> tuple[list[Output], Candle | None]:
+        """Fold ``tick`` in: what was refused, and the bar it closed (to :func:`decide`)."""
         state, token = self.state, tick.instrument_token
         builder = state.builders.get(token)
         if builder is None:
@@ -147,53 +174,42 @@ class GroupProcessor:
             state.builders[token] = builder
         closed, refused = builder.add(tick)
         if refused is not None:
-            return [refused]
+            return [refused], None
         if state.market_time is None or tick.ts_event > state.market_time:
             state.market_time = tick.ts_event
         if token in self._ctx.underlying_of:
             self._quote(tick)
-        return [] if closed is None else self._on_candle(closed, tick.ts_init)
+        return [], closed
 
-    def on_clock(self, now: datetime, ts_init: datetime | None = None) -> list[Output]:
-        """Close the bars the market clock ``now`` has left behind by the timeout (made at
-        ``ts_init``, default ``now``)."""
-        out: list[Output] = []
-        for builder in list(self.state.builders.values()):
-            closed = builder.close_due(now, self._ctx.candle_timeout)
-            if closed is not None:
-                out += self._on_candle(closed, ts_init or now)
-        return out
+    def due(self, now: datetime) -> list[Candle]:
+        """The bars the market clock ``now`` closes (to :func:`decide`)."""
+        closed = (
+            builder.close_due(now, self._ctx.candle_timeout)
+            for builder in list(self.state.builders.values())
+        )
+        return [candle for candle in closed if candle is not None]
 
-    # --- a closed candle ------------------------------------------------------------------------
+    # --- a closed candle (see decide) ---------------------------------------------------------
 
-    def _on_candle(self, candle: Candle, now: datetime) -> list[Output]:
-        out: list[Output] = list(self._exits(candle, now))
-        strategy = self._ctx.strategy
-        instrument = strategy.instrument(candle.instrument_token)
+    def _features_window(self, candle: Candle) -> CandleWindow | None:
+        """The window ``candle`` is decided on, or None when it is not decided on (not a decided
+        instrument, a partial bar, still warming up)."""
+        instrument = self._ctx.strategy.instrument(candle.instrument_token)
         if instrument is None or not self._decided(instrument):
-            return out
+            return None
         partial = self._ctx.started_at is not None and candle.ts_open < self._ctx.started_at
         window = self._window(candle, partial)
-        if partial:
-            return out
-        features = window.latest_features(strategy.settings.feature_set)
-        if features is None:
-            return out
-        if self._ctx.emit_features:
-            out.append(_feature_row(features, strategy.settings.feature_set.columns))
-        scorer = self._ctx.champion.scorer(candle.ts_event)
-        if scorer is None:
-            return out
-        if instrument.instrument_type is InstrumentType.EQ and instrument.segment != _INDEX_SEGMENT:
-            candidate = strategy.equity(features, candle, scorer, now)
-        else:
-            candidate = strategy.option(features, candle, self._chain(candle.ts_event), scorer, now)
-        if candidate is None:
-            return out
-        out.append(candidate.point)
-        if candidate.proposal is not None:
-            out.append(self._filtered(candidate.point, candidate.proposal))
-        return out
+        if partial or len(window) <= self._ctx.strategy.settings.feature_set.warmup_bars:
+            return None
+        return window
+
+    def _is_equity(self, token: int) -> bool:
+        instrument = self._ctx.strategy.instrument(token)
+        return (
+            instrument is not None
+            and instrument.instrument_type is InstrumentType.EQ
+            and instrument.segment != _INDEX_SEGMENT
+        )
 
     def _decided(self, instrument: Instrument) -> bool:
         if instrument.instrument_type is not InstrumentType.EQ:
@@ -224,7 +240,9 @@ class GroupProcessor:
             window.append(candle)  # no-op when the history already had this bar
         return window
 
-    def _filtered(self, point: ScoredPoint, proposal: Proposal) -> Proposal | Suppressed:
+    def _filtered(
+        self, point: ScoredPoint, proposal: Proposal, open_trades: Sequence[OpenTrade] | None
+    ) -> Proposal | Suppressed:
         state, ctx = self.state, self._ctx
         key = f"{point.strategy_id.value}:{point.decision_token}:{point.direction}"
         live_until = state.live.get(key)
@@ -234,8 +252,7 @@ class GroupProcessor:
             since = point.ts_event - state.last_fno_proposal_at
             if since < ctx.fno_cooldown:
                 return Suppressed(point, f"F&O cool-down ({since} since the last entry proposal)")
-        if ctx.trades is not None:
-            open_trades = ctx.trades.open_trades()
+        if open_trades is not None:
             if any(t.instrument_token == proposal.instrument_token for t in open_trades):
                 return Suppressed(point, "a position in this instrument is open")
             if len(open_trades) >= ctx.max_concurrent:
@@ -246,14 +263,16 @@ class GroupProcessor:
             state.last_fno_proposal_at = point.ts_event
         return proposal
 
-    def _exits(self, candle: Candle, now: datetime) -> list[ExitProposal]:
-        trades = self._ctx.trades
-        if trades is None:
-            return []
+    def _exits(
+        self, candle: Candle, now: datetime, open_trades: Sequence[OpenTrade]
+    ) -> list[ExitProposal]:
         settings = self._ctx.strategy.settings
         out = []
-        for trade in trades.open_trades(candle.instrument_token):
-            if trade.proposal_id.value in self.state.exited:
+        for trade in open_trades:
+            if (
+                trade.instrument_token != candle.instrument_token
+                or trade.proposal_id.value in self.state.exited
+            ):
                 continue
             exit_ = exit_for(
                 trade, candle, now=now, fills=settings.fills, calendar=settings.calendar
@@ -329,3 +348,88 @@ def _feature_row(features: pl.DataFrame, columns: tuple[str, ...]) -> FeatureRow
         feature_version=str(row["feature_version"]),
         values=tuple((c, float(row[c])) for c in columns),
     )
+
+
+Closed = tuple[GroupProcessor, Candle, datetime]
+"""A bar a group closed, and the ``ts_init`` of what closed it (a tick, a clock mark)."""
+
+
+def decide(closed: Sequence[Closed]) -> list[Output]:
+    """Exits, features, scores and proposals for bars closed by any groups of one worker, in
+    as few model and feature calls as possible.
+
+    The bars are taken in rounds — each instrument's first bar, then its second, … — so every
+    bar's features come from its own window, exactly as if it were decided alone (the result
+    does not depend on how the bars were batched). Within a round, one feature build covers every
+    window and one model call every row a model scores.
+    """
+    if not closed:
+        return []
+    ctx = closed[0][0]._ctx
+    open_trades = list(ctx.trades.open_trades()) if ctx.trades is not None else None
+    out: list[Output] = []
+    for processor, candle, now in closed:
+        out += processor._exits(candle, now, open_trades or ())
+    for round_ in _rounds(closed):
+        out += _decide_round(ctx, round_, open_trades)
+    return out
+
+
+def _rounds(closed: Sequence[Closed]) -> list[list[Closed]]:
+    seen: dict[int, int] = {}
+    rounds: list[list[Closed]] = []
+    for item in closed:
+        token = item[1].instrument_token
+        n = seen.get(token, 0)
+        seen[token] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(item)
+    return rounds
+
+
+def _decide_round(
+    ctx: LiveContext, round_: list[Closed], open_trades: Sequence[OpenTrade] | None
+) -> list[Output]:
+    strategy = ctx.strategy
+    feature_set = strategy.settings.feature_set
+    ready = [(p, c, now, w) for p, c, now in round_ if (w := p._features_window(c)) is not None]
+    if not ready:
+        return []
+    features = feature_set.latest(pl.concat([window.frame() for *_, window in ready]))
+    row_of = {token: n for n, token in enumerate(features["instrument_token"].to_list())}
+    out: list[Output] = []
+    equities: list[tuple[GroupProcessor, Candle, datetime, pl.DataFrame]] = []
+    for processor, candle, now, _ in ready:
+        row = features.slice(row_of[candle.instrument_token], 1)
+        if ctx.emit_features:
+            out.append(_feature_row(row, feature_set.columns))
+        if processor._is_equity(candle.instrument_token):
+            equities.append((processor, candle, now, row))
+            continue
+        scorer = ctx.champion.scorer(candle.ts_event)
+        if scorer is not None:
+            chain = processor._chain(candle.ts_event)
+            candidate = strategy.option(row, candle, chain, scorer, now)
+            out += _candidate(processor, candidate, open_trades)
+    scorers = [ctx.champion.scorer(candle.ts_event) for _, candle, _, _ in equities]
+    scored = [(e, sc) for e, sc in zip(equities, scorers, strict=True) if sc is not None]
+    if scored:
+        candidates = strategy.equity_many(
+            [(candle, row, scorer, now) for (_, candle, now, row), scorer in scored]
+        )
+        for ((processor, *_), _), candidate in zip(scored, candidates, strict=True):
+            out += _candidate(processor, candidate, open_trades)
+    return out
+
+
+def _candidate(
+    processor: GroupProcessor,
+    candidate: Candidate | None,
+    open_trades: Sequence[OpenTrade] | None,
+) -> list[Output]:
+    if candidate is None:
+        return []
+    if candidate.proposal is None:
+        return [candidate.point]
+    return [candidate.point, processor._filtered(candidate.point, candidate.proposal, open_trades)]

@@ -21,10 +21,10 @@ not one lot affordable) is not a decision point, as in the labels and the backte
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -161,41 +161,116 @@ class LiveStrategy:
         self, features: pl.DataFrame, candle: Candle, scorer: Scorer, now: datetime
     ) -> Candidate | None:
         """The equity intraday decision at ``candle`` (its one feature row ``features``)."""
+        return self.equity_many([(candle, features, scorer, now)])[0]
+
+    def equity_many(
+        self, items: Sequence[tuple[Candle, pl.DataFrame, Scorer, datetime]]
+    ) -> list[Candidate | None]:
+        """:meth:`equity` for many bars at once — one entries computation and one model call per
+        scorer — with the same answer for each bar as alone. ``items``: the closed candle, its
+        one feature row, the model to score it with and the ``ts_init`` of its decision."""
+        if not items:
+            return []
         s = self._settings
-        token = candle.instrument_token
+        features = pl.concat([row for _, row, _, _ in items])
         candles = pl.DataFrame(
-            {"instrument_token": [token], "ts_event": [candle.ts_event], "close": [candle.close]},
+            {
+                "instrument_token": [c.instrument_token for c, *_ in items],
+                "ts_event": [c.ts_event for c, *_ in items],
+                "close": [c.close for c, *_ in items],
+            },
             schema={
                 "instrument_token": pl.Int64,
                 "ts_event": features.schema["ts_event"],
                 "close": pl.Float64,
             },
         )
-        rows = equity_intraday_entries(
+        tokens = sorted({c.instrument_token for c, *_ in items})
+        entries = equity_intraday_entries(
             features,
             candles,
-            self._frame(token),
+            pl.concat([self._frame(t) for t in tokens]),
             feature_set=s.feature_set,
             params=s.equity,
             calendar=s.calendar,
         )
-        if rows.is_empty():
-            return None
-        row = rows.row(0, named=True)
-        entry = _Entry(
-            token=token,
-            direction=int(row["direction"]),
-            take_profit=float(row["take_profit"]),
-            stop_loss=float(row["stop_loss"]),
-            exit_deadline=row["exit_deadline"],
-            lot_size=int(row["lot_size"]),
-            tick_size=float(row["tick_size"]),
-            segment=ChargeSegment(row["segment"]),
-            reference=candle.close,
-            bid=math.nan,
-            ask=math.nan,
+        by_bar = {
+            (r["instrument_token"], r["ts_decision"]): r for r in entries.iter_rows(named=True)
+        }
+        entries_of = [
+            _equity_entry(by_bar.get((c.instrument_token, c.ts_event)), c) for c, *_ in items
+        ]
+        tradable = [e is not None and self._priced(e) is not None for e in entries_of]
+        scores = iter(
+            self._scores(
+                [
+                    (row, scorer)
+                    for (_, row, scorer, _), ok in zip(items, tradable, strict=True)
+                    if ok
+                ]
+            )
         )
-        return self._decide(EQUITY_STRATEGY, token, features, entry, candle.ts_event, scorer, now)
+        out: list[Candidate | None] = []
+        for (candle, row, scorer, now), entry, ok in zip(items, entries_of, tradable, strict=True):
+            if entry is None or not ok:
+                out.append(None)
+                continue
+            out.append(
+                self._decide(
+                    EQUITY_STRATEGY,
+                    candle.instrument_token,
+                    row,
+                    entry,
+                    candle.ts_event,
+                    scorer,
+                    now,
+                    scored=next(scores),
+                )
+            )
+        return out
+
+    def _priced(self, entry: _Entry) -> tuple[float, float, int] | None:
+        """(expected fill, limit, lots) of the entry, or None when it cannot be traded — levels
+        on the wrong side, a limit the fill would break, not one lot: as in the backtest, the
+        model is never asked about such a trade."""
+        s = self._settings
+        long = entry.direction > 0
+        fill_a, limit_a = s.fills.entry_prices(
+            np.array([long]),
+            np.array([entry.reference]),
+            np.array([entry.bid]),
+            np.array([entry.ask]),
+            np.array([entry.tick_size]),
+        )
+        fill, limit = float(fill_a[0]), float(limit_a[0])
+        close = entry.reference
+        levels_ok = (
+            entry.stop_loss < close < entry.take_profit
+            if long
+            else entry.take_profit < close < entry.stop_loss
+        )
+        filled = fill <= limit if long else fill >= limit
+        leverage = s.portfolio.leverage_of(entry.segment.value)
+        lots = int(
+            size_lots([fill], [entry.stop_loss], [entry.lot_size], [leverage], s.portfolio)[0]
+        )
+        if not (levels_ok and filled and lots >= 1):
+            return None
+        return fill, limit, lots
+
+    @staticmethod
+    def _scores(rows: Sequence[tuple[pl.DataFrame, Scorer]]) -> list[tuple[float, float]]:
+        """Each row's (p_win, expected return), one model call per distinct scorer."""
+        found: list[tuple[float, float]] = [(0.0, 0.0)] * len(rows)
+        by_scorer: dict[int, list[int]] = {}
+        for n, (_, scorer) in enumerate(rows):
+            by_scorer.setdefault(id(scorer), []).append(n)
+        for indices in by_scorer.values():
+            scorer = rows[indices[0]][1]
+            scores = scorer.score(pl.concat([rows[n][0] for n in indices]))
+            for k, n in enumerate(indices):
+                found[n] = (float(scores.p_win[k]), float(scores.expected_return[k]))
+        return found
 
     def option(
         self,
@@ -265,32 +340,17 @@ class LiveStrategy:
         ts_event: datetime,
         scorer: Scorer,
         now: datetime,
+        scored: tuple[float, float] | None = None,
     ) -> Candidate | None:
         s = self._settings
-        long = entry.direction > 0
-        fill_a, limit_a = s.fills.entry_prices(
-            np.array([long]),
-            np.array([entry.reference]),
-            np.array([entry.bid]),
-            np.array([entry.ask]),
-            np.array([entry.tick_size]),
-        )
-        fill, limit = float(fill_a[0]), float(limit_a[0])
-        close = entry.reference
-        levels_ok = (
-            entry.stop_loss < close < entry.take_profit
-            if long
-            else entry.take_profit < close < entry.stop_loss
-        )
-        filled = fill <= limit if long else fill >= limit
-        leverage = s.portfolio.leverage_of(entry.segment.value)
-        lots = int(
-            size_lots([fill], [entry.stop_loss], [entry.lot_size], [leverage], s.portfolio)[0]
-        )
-        if not (levels_ok and filled and lots >= 1):
+        priced = self._priced(entry)
+        if priced is None:
             return None
-        scores = scorer.score(features)
-        p_win, expected_return = float(scores.p_win[0]), float(scores.expected_return[0])
+        fill, limit, lots = priced
+        if scored is None:
+            scores = scorer.score(features)
+            scored = float(scores.p_win[0]), float(scores.expected_return[0])
+        p_win, expected_return = scored
         quantity = lots * entry.lot_size
         day = ts_event.astimezone(IST).date()
         if strategy == OPTIONS_STRATEGY:
@@ -398,3 +458,22 @@ class LiveStrategy:
             frame = instruments_to_frame([instrument] if instrument is not None else [])
             self._frames[token] = frame
         return frame
+
+
+def _equity_entry(row: Mapping[str, Any] | None, candle: Candle) -> _Entry | None:
+    """The entry of an ``equity_intraday_entries`` row, priced from the candle's close."""
+    if row is None:
+        return None
+    return _Entry(
+        token=candle.instrument_token,
+        direction=int(row["direction"]),
+        take_profit=float(row["take_profit"]),
+        stop_loss=float(row["stop_loss"]),
+        exit_deadline=row["exit_deadline"],
+        lot_size=int(row["lot_size"]),
+        tick_size=float(row["tick_size"]),
+        segment=ChargeSegment(row["segment"]),
+        reference=candle.close,
+        bid=math.nan,
+        ask=math.nan,
+    )

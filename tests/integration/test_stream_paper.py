@@ -17,10 +17,20 @@ from bytewax.testing import run_main
 
 from data_contracts.enums import Side
 from data_contracts.feed import DeadLetter
+from data_contracts.ids import InstrumentToken
+from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import IST
 from data_contracts.trading import Proposal
 from execution.kite.login import paper_login
-from execution.paper.app import ExchangeSettings, build_exchange, open_market, run_in_thread
+from execution.paper.app import (
+    HISTORY_SESSIONS,
+    ExchangeSettings,
+    build_exchange,
+    open_market,
+    run_in_thread,
+)
+from execution.simulator.config import SimulatorConfig
+from execution.simulator.source import SimulatedMarket
 from execution.store import SqlStore
 from models.live import OPTIONS_STRATEGY, ScoredPoint
 from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
@@ -101,8 +111,23 @@ NIFTY = 256265
 def test_flow_on_a_simulated_paper_session_proposes_a_long_nifty_option(
     world: World, tmp_path: Path
 ) -> None:
-    # The simulator's session: NIFTY and its listed options tick (the lake holds no option ticks).
-    market = open_market("sim", REPLAY_DAY, seed=7)
+    # The simulator's session: NIFTY and its options near the money tick (the lake holds no
+    # option ticks); far strikes and the stocks are left out to keep the exchange light.
+    calendar = NseCalendar.default()
+    simulated = SimulatedMarket(
+        SimulatorConfig.ending(REPLAY_DAY, HISTORY_SESSIONS, 7, calendar), calendar
+    )
+    opening = calendar.session(REPLAY_DAY).open
+    before = simulated.candles(
+        InstrumentToken(NIFTY), opening - timedelta(days=5), opening, timedelta(minutes=1)
+    )
+    spot = float(before["close"][-1])
+    near = [
+        int(i.instrument_token)
+        for i in simulated.instruments(REPLAY_DAY)
+        if i.is_option and i.strike is not None and abs(i.strike / spot - 1) <= 0.03
+    ]
+    market = open_market("sim", REPLAY_DAY, seed=7, tokens=[NIFTY, *near])
     exchange = build_exchange(
         market,
         ExchangeSettings(API_KEY, API_SECRET, heartbeat_seconds=0.5),

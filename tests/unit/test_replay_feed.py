@@ -80,7 +80,7 @@ def _replay(
         instruments,
         seed=11,
         calendar=CALENDAR,
-        group_of=_key_of,
+        key_of=_key_of,
         mark_delay=DELAY,
         until=until,
     )
@@ -239,7 +239,7 @@ def test_replay_until_cuts_the_day_at_that_bar(lake: Lake) -> None:
 
 def test_replay_day_without_candles_yields_nothing(lake: Lake) -> None:
     replay = LakeReplay(
-        lake, [date(2026, 8, 19)], INSTRUMENTS, seed=11, calendar=CALENDAR, group_of=_key_of
+        lake, [date(2026, 8, 19)], INSTRUMENTS, seed=11, calendar=CALENDAR, key_of=_key_of
     )
 
     assert list(replay.items()) == []
@@ -247,4 +247,4 @@ def test_replay_day_without_candles_yields_nothing(lake: Lake) -> None:
 
 def test_replay_without_days_raises(lake: Lake) -> None:
     with pytest.raises(ContractError, match="days"):
-        LakeReplay(lake, [], INSTRUMENTS, seed=11, calendar=CALENDAR, group_of=_key_of)
+        LakeReplay(lake, [], INSTRUMENTS, seed=11, calendar=CALENDAR, key_of=_key_of)
