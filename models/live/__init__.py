@@ -3,7 +3,12 @@ ticks, the feature window, the champion model, the live strategies, the exit mon
 per-key state machine the streaming worker runs (``docs/streaming.md``)."""
 
 from models.live.candles import ONE_MINUTE, CandleBuilder, bar_close
-from models.live.champion import ChampionScorer, ModelSwap, top_contributions
+from models.live.champion import (
+    ChampionScorer,
+    ModelSwap,
+    top_contributions,
+    top_contributions_many,
+)
 from models.live.exits import exit_for
 from models.live.history import History, LakeHistory, SourceHistory
 from models.live.processor import (
@@ -62,4 +67,5 @@ __all__ = [
     "proposal_id",
     "shard_of",
     "top_contributions",
+    "top_contributions_many",
 ]

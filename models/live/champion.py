@@ -22,7 +22,7 @@ from data_contracts.ports import ModelRegistry, RegisteredModel, Scorer
 from data_contracts.timeutil import require_aware
 from data_contracts.trading import FeatureContribution
 
-__all__ = ["ChampionScorer", "ModelSwap", "top_contributions"]
+__all__ = ["ChampionScorer", "ModelSwap", "top_contributions", "top_contributions_many"]
 
 _OWNER: Final = "ChampionScorer"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -102,15 +102,27 @@ def top_contributions(
 ) -> tuple[FeatureContribution, ...]:
     """The ``count`` features that pushed the (first) row's p_win most, by |SHAP value|, for the
     approval card; empty when the model cannot explain itself."""
+    explained = top_contributions_many(scorer, features.head(1), columns, count)
+    return explained[0] if explained else ()
+
+
+def top_contributions_many(
+    scorer: Scorer, features: pl.DataFrame, columns: tuple[str, ...], count: int = 3
+) -> list[tuple[FeatureContribution, ...]]:
+    """:func:`top_contributions` of every row, in one SHAP call."""
     model = getattr(scorer, "model", None)
     if model is None or not callable(getattr(model, "contributions", None)):
-        return ()
+        return [() for _ in range(features.height)]
     explainable: _Explainable = model
-    shap = explainable.contributions(features.head(1)).row(0, named=True)
-    values = features.row(0, named=True)
-    ranked = sorted(columns, key=lambda c: (-abs(shap[c]), c))[:count]
-    return tuple(
-        FeatureContribution(feature=c, value=float(values[c]), contribution=float(shap[c]))
-        for c in ranked
-        if shap[c] != 0.0
-    )
+    shap_rows = explainable.contributions(features).iter_rows(named=True)
+    out = []
+    for shap, values in zip(shap_rows, features.iter_rows(named=True), strict=True):
+        ranked = sorted(columns, key=lambda c: (-abs(shap[c]), c))[:count]
+        out.append(
+            tuple(
+                FeatureContribution(feature=c, value=float(values[c]), contribution=float(shap[c]))
+                for c in ranked
+                if shap[c] != 0.0
+            )
+        )
+    return out

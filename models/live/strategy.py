@@ -41,7 +41,7 @@ from data_contracts.trading import FeatureContribution, Proposal
 from models.backtest import FillModel, Portfolio, size_lots
 from models.features import FeatureSet
 from models.features.options import OptionFeatureSet
-from models.live.champion import top_contributions
+from models.live.champion import top_contributions, top_contributions_many
 from models.strategies import (
     EquityIntradayParams,
     LongOptionParams,
@@ -215,6 +215,7 @@ class LiveStrategy:
             if entry is None or not ok:
                 out.append(None)
                 continue
+            scored, explained = next(scores)
             out.append(
                 self._decide(
                     EQUITY_STRATEGY,
@@ -224,7 +225,8 @@ class LiveStrategy:
                     candle.ts_event,
                     scorer,
                     now,
-                    scored=next(scores),
+                    scored=scored,
+                    explained=explained,
                 )
             )
         return out
@@ -258,18 +260,28 @@ class LiveStrategy:
             return None
         return fill, limit, lots
 
-    @staticmethod
-    def _scores(rows: Sequence[tuple[pl.DataFrame, Scorer]]) -> list[tuple[float, float]]:
-        """Each row's (p_win, expected return), one model call per distinct scorer."""
-        found: list[tuple[float, float]] = [(0.0, 0.0)] * len(rows)
+    def _scores(
+        self, rows: Sequence[tuple[pl.DataFrame, Scorer]]
+    ) -> list[tuple[tuple[float, float], tuple[FeatureContribution, ...]]]:
+        """Each row's (p_win, expected return) and explanation: one model call and one SHAP call
+        per distinct scorer."""
+        s = self._settings
+        found: list[tuple[tuple[float, float], tuple[FeatureContribution, ...]]] = [
+            ((0.0, 0.0), ())
+        ] * len(rows)
         by_scorer: dict[int, list[int]] = {}
         for n, (_, scorer) in enumerate(rows):
             by_scorer.setdefault(id(scorer), []).append(n)
         for indices in by_scorer.values():
             scorer = rows[indices[0]][1]
-            scores = scorer.score(pl.concat([rows[n][0] for n in indices]))
+            features = pl.concat([rows[n][0] for n in indices])
+            scores = scorer.score(features)
+            explained = top_contributions_many(
+                scorer, features, s.feature_set.columns, s.explain_top
+            )
             for k, n in enumerate(indices):
-                found[n] = (float(scores.p_win[k]), float(scores.expected_return[k]))
+                scored = (float(scores.p_win[k]), float(scores.expected_return[k]))
+                found[n] = (scored, explained[k])
         return found
 
     def option(
@@ -329,8 +341,6 @@ class LiveStrategy:
             OPTIONS_STRATEGY, candle.instrument_token, features, entry, candle.ts_event, scorer, now
         )
 
-    # --- shared --------------------------------------------------------------------------------
-
     def _decide(
         self,
         strategy: StrategyId,
@@ -341,6 +351,7 @@ class LiveStrategy:
         scorer: Scorer,
         now: datetime,
         scored: tuple[float, float] | None = None,
+        explained: tuple[FeatureContribution, ...] | None = None,
     ) -> Candidate | None:
         s = self._settings
         priced = self._priced(entry)
@@ -380,7 +391,11 @@ class LiveStrategy:
         point = replace(point, passed=point.passes(s))
         if not point.passed:
             return Candidate(point, None)
-        explanation = top_contributions(scorer, features, s.feature_set.columns, s.explain_top)
+        explanation = (
+            explained
+            if explained is not None
+            else top_contributions(scorer, features, s.feature_set.columns, s.explain_top)
+        )
         return self._proposal(point, entry, explanation, now)
 
     def _proposal(
