@@ -19,10 +19,10 @@ a few minutes; ``close`` replays the whole day).
    ``LakeReplay.items()`` (not timed) and fed by a ``bytewax.testing.TestingSource`` (batch size
    1,000). Timed on the same items: a bare Bytewax ``input -> map(identity) -> output(counting
    sink)`` flow and a bare keyed pass-through (``stateful_batch`` emitting nothing), best of
-   ``REPEATS``; the processors alone (``GroupProcessor.on_tick``/``on_clock`` in a plain loop,
-   ``_on_candle`` wrapped in ``perf_counter_ns`` to split candle closes from the rest); the whole
-   flow as ``build_stream`` ships it (``run_main``, its ``StoreSink`` on a SQLite file in a
-   temporary folder; the live context and the champion are built inside the run: their cost,
+   ``REPEATS``; the processors alone (one ``ShardLogic`` per key, fed one item at a time in a
+   plain loop, ``decide`` wrapped in ``perf_counter_ns`` to split candle closes from the rest);
+   the whole flow as ``build_stream`` ships it (``run_main``, its ``StoreSink`` on a SQLite file
+   in a temporary folder; the live context and the champion are built inside the run: their cost,
    measured apart, is stated); the store writes of that run replayed on a fresh store; then
    cProfiles of the plain loop and of the full flow (features vs scoring vs strategy, and what
    the flow adds).
@@ -76,14 +76,14 @@ from rich.table import Table
 from bench.features import synthetic_candles
 from data_contracts.clock import SystemClock
 from data_contracts.enums import InstrumentType
-from data_contracts.market import Candle, Tick
+from data_contracts.market import Tick
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.trading import Proposal
 from execution.replay_feed import FeedItem
 from execution.store import SqlStore
 from models.features import FeatureSet
 from models.lake import Lake
-from models.live import ClockMark, GroupProcessor, GroupState, LiveContext, Output, group_of
+from models.live import Closed, LiveContext, Output
 from models.live.window import CandleWindow
 from models.training.model import feature_matrix
 from orchestration.stream_setup import (
@@ -95,11 +95,12 @@ from orchestration.stream_setup import (
     live_settings,
     replay_universe,
 )
+from streaming import step as step_module
 from streaming.flow import build_flow
 from streaming.metrics import StreamMetrics
 from streaming.sinks import StoreSink
 from streaming.sources import SourceItem
-from streaming.step import WorkerRuntime
+from streaming.step import ShardLogic, WorkerRuntime
 
 if TYPE_CHECKING:
     from tests.stream_world import World
@@ -289,39 +290,38 @@ class CandleTimes:
     other_ns: list[int] = field(default_factory=list)
 
 
-class _TimedProcessor(GroupProcessor):
-    """``GroupProcessor`` with ``_on_candle`` timed (the bench's only change to its behaviour)."""
+class _TimedDecide:
+    """``models.live.decide`` timed per call (the bench's only change to the step): the keyed
+    step calls it once per batch with the bars the batch closed."""
 
-    times = CandleTimes()
-    decided: frozenset[int] = frozenset()
+    def __init__(self, times: CandleTimes, decided: frozenset[int]) -> None:
+        self._times = times
+        self._decided = decided
+        self._decide = step_module.decide
 
-    def _on_candle(self, candle: Candle, now: datetime) -> list[Output]:
+    def __call__(self, closed: Sequence[Closed]) -> list[Output]:
         started = time.perf_counter_ns()
-        out = super()._on_candle(candle, now)
+        out = self._decide(closed)
         spent = time.perf_counter_ns() - started
-        if candle.instrument_token in self.decided:
-            self.times.decided_ns.append(spent)
-        else:
-            self.times.other_ns.append(spent)
+        if closed:
+            tokens = {bar.instrument_token for _, bar, _ in closed}
+            (self._times.decided_ns if tokens & self._decided else self._times.other_ns).append(
+                spent
+            )
         return out
 
 
-def _plain_loop(
-    items: Sequence[FeedItem], context: LiveContext, kind: type[GroupProcessor]
-) -> dict[str, int]:
-    """What the keyed step does, without Bytewax: one processor per group, items in feed order."""
-    processors: dict[str, GroupProcessor] = {}
+def _plain_loop(items: Sequence[FeedItem], context: LiveContext) -> dict[str, int]:
+    """What the keyed step does, without Bytewax: one ``ShardLogic`` per key, each item handed
+    over alone (so every bar is decided alone: no batching across groups)."""
+    runtime = WorkerRuntime(context_factory=lambda: context, metrics=StreamMetrics())
+    shards: dict[str, ShardLogic] = {}
     made: dict[str, int] = {}
-    for item in items:
-        key, value = item
-        processor = processors.get(key)
-        if isinstance(value, ClockMark):
-            out = [] if processor is None else processor.on_clock(value.now)
-        else:
-            if processor is None:
-                state = GroupState(key=group_of(value.instrument_token, context.underlying_of))
-                processor = processors[key] = kind(context, state)
-            out = processor.on_tick(value)
+    for key, value in items:
+        logic = shards.get(key)
+        if logic is None:
+            logic = shards[key] = ShardLogic(runtime, None)
+        out, _ = logic.on_batch([value])
         for result in out:
             name = type(result).__name__
             made[name] = made.get(name, 0) + 1
@@ -333,7 +333,7 @@ def _plain_loop(
 Piece = tuple[str, str, str]  # (path suffix, function name, label)
 
 CANDLE_PIECES: Final[tuple[Piece, ...]] = (
-    ("models/live/processor.py", "_on_candle", "_on_candle (a whole candle close)"),
+    ("models/live/processor.py", "decide", "decide (the bars a batch closed)"),
     ("models/live/processor.py", "_exits", "  _exits (the instrument's open trades, SQL)"),
     ("models/live/processor.py", "_window", "  _window (append; first bar: history prefill)"),
     ("models/live/window.py", "latest_features", "  features: CandleWindow.latest_features"),
@@ -350,8 +350,8 @@ CANDLE_PIECES: Final[tuple[Piece, ...]] = (
     ("models/live/strategy.py", "option", "  strategy: LiveStrategy.option"),
     ("models/live/processor.py", "_chain", "  live option chain frame"),
     ("models/live/candles.py", "add", "CandleBuilder.add (every tick)"),
-    ("streaming/step.py", "on_batch", "GroupLogic.on_batch (the keyed step)"),
-    ("streaming/step.py", "snapshot", "GroupLogic.snapshot (state pickled per epoch)"),
+    ("streaming/step.py", "on_batch", "ShardLogic.on_batch (the keyed step)"),
+    ("streaming/step.py", "snapshot", "ShardLogic.snapshot (state pickled per epoch)"),
     ("streaming/sinks.py", "write_batch", "StoreSink.write_batch (SQLite)"),
     ("orchestration/stream_setup.py", "_context", "the context built in the worker"),
 )
@@ -445,11 +445,15 @@ def run_throughput(world: World, tmp: Path, repeats: int) -> float:
         row(name, best, f"best of {repeats}; {counted:,} items reached the counting sink")
 
     context, built = _warm_context(_spec(world, tmp / "plain.db"), items)
-    times = _TimedProcessor.times = CandleTimes()
-    _TimedProcessor.decided = _decided_tokens(spec, context)
-    started = time.perf_counter()
-    made = _plain_loop(items, context, _TimedProcessor)
-    plain = time.perf_counter() - started
+    times = CandleTimes()
+    original = step_module.decide
+    step_module.decide = _TimedDecide(times, _decided_tokens(spec, context))
+    try:
+        started = time.perf_counter()
+        made = _plain_loop(items, context)
+        plain = time.perf_counter() - started
+    finally:
+        step_module.decide = original
     row("processors alone (plain loop)", plain, ", ".join(f"{k} {v:,}" for k, v in made.items()))
 
     proposals: list[Proposal] = []
@@ -480,7 +484,7 @@ def run_throughput(world: World, tmp: Path, repeats: int) -> float:
         f"{'met' if full >= THROUGHPUT_TARGET else 'NOT met'}"
     )
     context, _ = _warm_context(_spec(world, tmp / "profile.db"), items)
-    stats, profiled = _profile(lambda: _plain_loop(items, context, GroupProcessor))
+    stats, profiled = _profile(lambda: _plain_loop(items, context))
     _print_pieces(
         stats, profiled, CANDLE_PIECES, f"cProfile of the plain loop ({profiled:.1f} s profiled)"
     )
@@ -513,7 +517,7 @@ def _candle_split(times: CandleTimes, total: float, ticks: int) -> None:
     decided = np.asarray(times.decided_ns, dtype=np.float64) / 1e6
     other = np.asarray(times.other_ns, dtype=np.float64) / 1e6
     table = _table(
-        "plain loop: where the time goes (perf_counter_ns around _on_candle)",
+        "plain loop: where the time goes (perf_counter_ns around decide)",
         ("part", "count", "seconds", "% of loop", "ms each p50", "p99", "max"),
     )
     for name, values in (
