@@ -36,11 +36,11 @@ def shared_fixtures() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """A PostgreSQL server's admin URL (``KITEPILOT_TEST_POSTGRES_URL``; ``.ci/run`` starts a
+    """A PostgreSQL server's admin URL (``PYTEST_POSTGRES_URL``; ``.ci/run`` starts a
     throwaway server on 127.0.0.1 and sets it). Without one: skip, but fail in CI."""
-    url = os.environ.get("KITEPILOT_TEST_POSTGRES_URL")
+    url = os.environ.get("PYTEST_POSTGRES_URL")
     if not url:
-        message = "no PostgreSQL server (set KITEPILOT_TEST_POSTGRES_URL, see .ci/postgres)"
+        message = "no PostgreSQL server (set PYTEST_POSTGRES_URL, see .ci/postgres)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
