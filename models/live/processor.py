@@ -26,7 +26,7 @@ from data_contracts.feed import DeadLetter
 from data_contracts.instruments import Instrument
 from data_contracts.market import Candle, Tick
 from data_contracts.ports import TradeBook
-from data_contracts.schemas import UTC_TIMESTAMP
+from data_contracts.schemas import OPTION_CHAIN_SCHEMA
 from data_contracts.trading import ExitProposal, OpenTrade, Proposal
 from models.live.candles import CandleBuilder
 from models.live.champion import ChampionScorer
@@ -129,6 +129,7 @@ class _Quote:
     bid: float | None
     ask: float | None
     oi: int | None
+    volume: int = 0
 
 
 @dataclass
@@ -288,7 +289,7 @@ class GroupProcessor:
         previous = self.state.quotes.get(tick.instrument_token)
         if previous is None or tick.ts_event >= previous.ts:
             self.state.quotes[tick.instrument_token] = _Quote(
-                tick.ts_event, tick.last_price, tick.bid, tick.ask, tick.oi
+                tick.ts_event, tick.last_price, tick.bid, tick.ask, tick.oi, tick.volume
             )
 
     def _chain(self, at: datetime) -> pl.DataFrame:
@@ -321,23 +322,11 @@ class GroupProcessor:
                     "bid": quote.bid,
                     "ask": quote.ask,
                     "oi": quote.oi or 0,
+                    "tradingsymbol": instrument.tradingsymbol,
+                    "volume": quote.volume,
                 }
             )
-        return pl.DataFrame(rows, schema=_CHAIN_SCHEMA)
-
-
-_CHAIN_SCHEMA: Final = {
-    "ts_event": UTC_TIMESTAMP,
-    "underlying_token": pl.Int64(),
-    "instrument_token": pl.Int64(),
-    "expiry": pl.Date(),
-    "strike": pl.Float64(),
-    "option_type": pl.String(),
-    "last_price": pl.Float64(),
-    "bid": pl.Float64(),
-    "ask": pl.Float64(),
-    "oi": pl.Int64(),
-}
+        return pl.DataFrame(rows, schema=dict(OPTION_CHAIN_SCHEMA))
 
 
 def _feature_row(features: pl.DataFrame, columns: tuple[str, ...]) -> FeatureRow:
