@@ -125,12 +125,13 @@ class RegistryScorer:
                 f"must have a {VERSION_COLUMN!r} column (model {self._model_version} scores "
                 f"only {self.feature_version!r})",
             )
-        other = features.filter(pl.col(VERSION_COLUMN) != self.feature_version)
-        if other.height:
+        versions = features.get_column(VERSION_COLUMN)
+        wrong = versions != self.feature_version
+        if wrong.any():
             raise ContractError(
                 owner,
                 VERSION_COLUMN,
-                other[VERSION_COLUMN][0],
+                versions.filter(wrong)[0],
                 f"must be {self.feature_version!r} (model version {self._model_version})",
             )
         return self._model.predict(features)

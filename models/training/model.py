@@ -292,13 +292,13 @@ class TrainedModel:
                 _OWNER, "features", type(features).__name__, "must be a polars DataFrame"
             )
         if VERSION_COLUMN in features.columns:
-            versions = features[VERSION_COLUMN].unique().to_list()
-            wrong = [v for v in versions if v != self._feature_version]
-            if wrong:
+            versions = features.get_column(VERSION_COLUMN)
+            wrong = versions != self._feature_version
+            if wrong.any():
                 raise ContractError(
                     _OWNER,
                     "feature_version",
-                    wrong[0],
+                    versions.filter(wrong)[0],
                     f"must be the version the model was trained on ({self._feature_version!r})",
                 )
         elif require_version_column and features.height:
