@@ -709,11 +709,7 @@ def stream(
         highlight=False,
     )
     with console.status("streaming (Ctrl-C stops)…"):
-        try:
-            summary = run_stream(config, spec, processes=processes)
-        except KeyboardInterrupt:
-            console.print("stopped")
-            return
+        summary = run_stream(config, spec, processes=processes)
     console.print(
         f"proposals stored: {summary.proposals} · exits: {summary.exits} · dead letters: "
         f"{sum(summary.dead_letters.values())} {dict(summary.dead_letters) or ''}",

@@ -21,7 +21,7 @@ from orchestration.paper_cli import credentials
 from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
 from streaming.run import run_flow
 
-__all__ = ["StreamSummary", "paper_session", "run_stream", "stream_spec"]
+__all__ = ["StreamSummary", "paper_session", "run_stream", "stream_spec", "summary"]
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,32 @@ def stream_spec(
     )
 
 
-def recovery_dir(config: KitepilotConfig, spec: StreamSpec) -> Path:
-    """Bytewax snapshots of this kind of run, under ``var/recovery``."""
-    return config.storage.var_dir / "recovery" / f"stream-{spec.worker_name}-{spec.feed.value}"
+def recovery_dir(config: KitepilotConfig, spec: StreamSpec) -> Path | None:
+    """Where a run keeps its Bytewax snapshots (under ``var/recovery``), or None for a run that
+    must start afresh: a replay (a finished one's snapshot would replay nothing) and a paper
+    session (the paper exchange replays its day from the open each time it starts, so the state
+    of an earlier run would be ahead of the market and refuse every tick). Live Kite's market
+    time only moves forward: a restarted live worker resumes its state."""
+    if spec.feed is not FeedKind.KITE or spec.worker_name != "live":
+        return None
+    return config.storage.var_dir / "recovery" / f"stream-{spec.worker_name}"
 
 
 def run_stream(config: KitepilotConfig, spec: StreamSpec, *, processes: int) -> StreamSummary:
     """Run the worker until its feed ends (a replay) or it is interrupted; what it stored."""
-    directory = recovery_dir(config, spec) if spec.feed is FeedKind.KITE else None
-    run_flow(partial(build_stream, spec), processes=processes, recovery_dir=directory)
+    try:
+        run_flow(
+            partial(build_stream, spec),
+            processes=processes,
+            recovery_dir=recovery_dir(config, spec),
+        )
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: a live stream's normal end; what it stored is summarised below
+    return summary(config)
+
+
+def summary(config: KitepilotConfig) -> StreamSummary:
+    """What the store holds now."""
     with SqlStore.open(config.storage.database_url) as store:
         with store.engine.connect() as connection:
             proposals = connection.execute(select(func.count()).select_from(tables.proposals))

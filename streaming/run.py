@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bytewax.dataflow import Dataflow
+from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import cluster_main, run_main
 
@@ -47,7 +48,14 @@ def run_flow(
     """
     recovery = None if recovery_dir is None else recovery_config(recovery_dir, max(processes, 1))
     if processes <= 1:
-        run_main(build(), epoch_interval=epoch_interval, recovery_config=recovery)
+        try:
+            run_main(build(), epoch_interval=epoch_interval, recovery_config=recovery)
+        except BytewaxRuntimeError as error:
+            # Bytewax turns Ctrl-C into this error (directly, or caused by the KeyboardInterrupt
+            # Python code was in); to the caller it is an interruption.
+            if _interrupted(error):
+                raise KeyboardInterrupt from None
+            raise
         return
     addresses = [f"127.0.0.1:{_free_port()}" for _ in range(processes)]
     context = multiprocessing.get_context("spawn")
@@ -85,6 +93,15 @@ def _cluster_process(
         epoch_interval=epoch_interval,
         recovery_config=recovery,
     )
+
+
+def _interrupted(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt) or "signal received" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _free_port() -> int:
