@@ -20,7 +20,7 @@ from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import cluster_main, run_main
 
-__all__ = ["recovery_config", "run_flow"]
+__all__ = ["is_interruption", "recovery_config", "run_flow"]
 
 FlowFactory = Callable[[], Dataflow]
 
@@ -53,7 +53,7 @@ def run_flow(
         except BytewaxRuntimeError as error:
             # Bytewax turns Ctrl-C into this error (directly, or caused by the KeyboardInterrupt
             # Python code was in); to the caller it is an interruption.
-            if _interrupted(error):
+            if is_interruption(error):
                 raise KeyboardInterrupt from None
             raise
         return
@@ -95,7 +95,9 @@ def _cluster_process(
     )
 
 
-def _interrupted(error: BaseException) -> bool:
+def is_interruption(error: BaseException) -> bool:
+    """True when ``error`` is Bytewax reporting Ctrl-C (its own message, or a KeyboardInterrupt
+    somewhere in the chain of causes), not a failure."""
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, KeyboardInterrupt) or "signal received" in str(seen):
