@@ -75,15 +75,26 @@ from rich.table import Table
 
 from bench.features import synthetic_candles
 from data_contracts.clock import SystemClock
-from data_contracts.enums import InstrumentType
-from data_contracts.market import Tick
+from data_contracts.enums import Exchange, InstrumentType
+from data_contracts.ids import InstrumentToken
+from data_contracts.instruments import Instrument
+from data_contracts.market import Candle, Tick
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.trading import Proposal
 from execution.replay_feed import FeedItem
 from execution.store import SqlStore
 from models.features import FeatureSet
 from models.lake import Lake
-from models.live import Closed, LiveContext, Output
+from models.live import (
+    ChampionScorer,
+    Closed,
+    GroupProcessor,
+    GroupState,
+    LiveContext,
+    LiveStrategy,
+    Output,
+    decide,
+)
 from models.live.window import CandleWindow
 from models.training.model import feature_matrix
 from orchestration.stream_setup import (
@@ -116,6 +127,9 @@ BATCH_SIZE: Final = 1_000
 REPEATS: Final = 5  # the bare flows (the slow runs are single)
 BURST_INSTRUMENTS: Final = 3_000
 BURST_CALLS: Final = 50  # scorer.score of the 3,000 rows, best and p99 of these
+# Equities closing in the same minute of one shard (the batched decision path), and minutes timed.
+ROUND_SIZES: Final = "1,15,100,500,2000"
+ROUND_MINUTES: Final = 3
 PER_KEY_FEATURE_SAMPLE: Final = 60  # windows built one at a time (the flow's path)
 EPOCH: Final = timedelta(seconds=5)  # run_flow's default epoch interval
 PROFILE_TOP: Final = 20
@@ -831,6 +845,100 @@ def _model_parts(model: Any, rows: pl.DataFrame, calls: int, add: Callable[..., 
         model._use_threads(1)
 
 
+class _FrameHistory:
+    """History from a frame of candles (the ``History`` port, for synthetic instruments)."""
+
+    def __init__(self, candles: pl.DataFrame) -> None:
+        self._by_token = candles.partition_by("instrument_token", as_dict=True)
+
+    def candles_before(self, instrument_token: int, end: datetime, bars: int) -> pl.DataFrame:
+        frame = self._by_token[(instrument_token,)]
+        return frame.filter(pl.col("ts_event") <= end).tail(bars)
+
+
+def _synthetic_equity(token: int) -> Instrument:
+    return Instrument(
+        instrument_token=InstrumentToken(token),
+        exchange_token=token // 256,
+        tradingsymbol=f"SYN{token // 256}",
+        name=f"SYN{token // 256}",
+        exchange=Exchange.NSE,
+        segment="NSE",
+        instrument_type=InstrumentType.EQ,
+        expiry=None,
+        strike=None,
+        tick_size=0.05,
+        lot_size=1,
+    )
+
+
+def run_rounds(world: World, sizes: Sequence[int], minutes: int) -> dict[int, float]:
+    """``models.live.decide`` on one minute's closes of N equities at once (the batched path a
+    shard takes when many of its groups close together): ms per bar, best minute of ``minutes``.
+    Synthetic instruments and candles; the world's champion; history from the same candles."""
+    registry = world.registry()
+    features = _feature_set(world)
+    settings = live_settings(world.config(), features.calendar)
+    table = _table(
+        "decide: one minute's closes decided together",
+        ("bars a round", "minutes", "best round", "p50 round", "per bar (best)", "proposals"),
+    )
+    per_bar: dict[int, float] = {}
+    for n in sizes:
+        candles = synthetic_candles(n, features.warmup_bars + 1 + minutes + 1)
+        tokens = sorted(candles["instrument_token"].unique().to_list())
+        context = LiveContext(
+            strategy=LiveStrategy(settings, {t: _synthetic_equity(t) for t in tokens}),
+            champion=ChampionScorer(
+                registry, feature_version=features.version, recheck=timedelta(minutes=1)
+            ),
+            underlying_of={},
+            history=_FrameHistory(candles),
+        )
+        processors = {t: GroupProcessor(context, GroupState(key=t)) for t in tokens}
+        closes = sorted(candles["ts_event"].unique().to_list())[-(minutes + 1) :]
+        rows = candles.filter(pl.col("ts_event").is_in(closes)).partition_by(
+            "ts_event", as_dict=True
+        )
+        seconds, made = [], 0
+        for k, close in enumerate(closes):
+            bars = [
+                (
+                    processors[row["instrument_token"]],
+                    Candle(
+                        instrument_token=InstrumentToken(row["instrument_token"]),
+                        ts_event=close,
+                        ts_init=close,
+                        interval=timedelta(minutes=1),
+                        open=row["open"],
+                        high=row["high"],
+                        low=row["low"],
+                        close=row["close"],
+                        volume=row["volume"],
+                    ),
+                    close,
+                )
+                for row in rows[(close,)].iter_rows(named=True)
+            ]
+            started = time.perf_counter()
+            out = decide(bars)
+            if k:  # the first minute also prefills every window from history
+                seconds.append(time.perf_counter() - started)
+                made += sum(isinstance(item, Proposal) for item in out)
+        best, p50 = min(seconds), float(np.median(seconds))
+        per_bar[n] = best / n
+        table.add_row(
+            f"{n:,}",
+            f"{len(seconds)}",
+            f"{best * 1e3:.1f} ms",
+            f"{p50 * 1e3:.1f} ms",
+            f"{best / n * 1e3:.3f} ms",
+            f"{made:,}",
+        )
+    console.print(table)
+    return per_bar
+
+
 def _feature_set(world: World) -> FeatureSet:
     return live_settings(world.config(), NseCalendar.default()).feature_set
 
@@ -864,8 +972,8 @@ def _load() -> str:
 
 def main(args: Sequence[str] = ()) -> int:
     which = args[0] if args else "all"
-    if which not in ("all", "throughput", "latency", "burst"):
-        console.print("usage: python -m bench.streaming [throughput|latency|burst|all]")
+    if which not in ("all", "throughput", "latency", "burst", "rounds"):
+        console.print("usage: python -m bench.streaming [throughput|latency|burst|rounds|all]")
         return 2
     console.print(_facts())
     with _world() as world, tempfile.TemporaryDirectory(prefix="kitepilot-bench-db-") as scratch:
@@ -883,6 +991,10 @@ def main(args: Sequence[str] = ()) -> int:
                 _env_int("KITEPILOT_BENCH_BURST_INSTRUMENTS", BURST_INSTRUMENTS),
                 _env_int("KITEPILOT_BENCH_BURST_CALLS", BURST_CALLS),
             )
+            console.print(f"load average {_load()}")
+        if which in ("all", "rounds"):
+            sizes = os.environ.get("KITEPILOT_BENCH_ROUND_SIZES", ROUND_SIZES)
+            run_rounds(world, [int(size) for size in sizes.split(",")], ROUND_MINUTES)
             console.print(f"load average {_load()}")
     return 0
 
