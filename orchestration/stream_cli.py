@@ -9,14 +9,12 @@ from datetime import date, time
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from data_contracts.config import KitepilotConfig
 from data_contracts.enums import TradingMode
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from execution.kite.login import paper_login
-from execution.store import SqlStore, tables
+from execution.store import SqlStore
 from orchestration.paper_cli import credentials
 from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
 from streaming.run import run_flow
@@ -121,10 +119,8 @@ def run_stream(config: KitepilotConfig, spec: StreamSpec, *, processes: int) -> 
 def summary(config: KitepilotConfig) -> StreamSummary:
     """What the store holds now."""
     with SqlStore.open(config.storage.database_url) as store:
-        with store.engine.connect() as connection:
-            proposals = connection.execute(select(func.count()).select_from(tables.proposals))
         return StreamSummary(
-            proposals=int(proposals.scalar_one()),
+            proposals=store.proposal_count(),
             exits=len(store.exits()),
             dead_letters=dict(store.dead_letter_counts()),
             metrics=store.latest_metrics(),

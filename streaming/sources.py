@@ -18,13 +18,12 @@ from data_contracts.feed import DeadLetter
 from data_contracts.market import Tick
 from data_contracts.ports import Clock
 from execution.replay_feed import FeedItem, LakeReplay
-from models.live import ClockMark
+from models.live import ClockMark, bar_close
 
 __all__ = ["KiteFeedSource", "LakeReplaySource", "SourceItem"]
 
 SourceItem = FeedItem | DeadLetter
 _IDLE: Final = timedelta(milliseconds=20)
-_ONE_MINUTE: Final = timedelta(minutes=1)
 
 
 class _ReplayPartition(StatefulSourcePartition[SourceItem, int]):
@@ -126,12 +125,12 @@ class _KitePartition(StatefulSourcePartition[SourceItem, None]):
 
     def _marks(self, market_time: datetime) -> list[SourceItem]:
         if self._next_mark is None:
-            self._next_mark = _minute_end(market_time) + self._mark_delay
+            self._next_mark = bar_close(market_time) + self._mark_delay
             return []
         if market_time < self._next_mark:
             return []
         mark = ClockMark(self._next_mark, ts_init=self._clock.now())
-        self._next_mark = _minute_end(market_time) + self._mark_delay
+        self._next_mark = bar_close(market_time) + self._mark_delay
         return [(key, mark) for key in self._keys]
 
     def next_awake(self) -> datetime | None:
@@ -186,8 +185,3 @@ class KiteFeedSource(FixedPartitionedSource[SourceItem, None]):
             mark_delay=self._mark_delay,
             stop=self._stop,
         )
-
-
-def _minute_end(ts: datetime) -> datetime:
-    floor = ts.replace(second=0, microsecond=0)
-    return floor + _ONE_MINUTE

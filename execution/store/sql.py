@@ -325,6 +325,12 @@ class SqlStore:
         with self._write() as connection:
             return _insert_new(connection, exits, row)
 
+    def proposal_count(self) -> int:
+        """How many proposals the store holds."""
+        with self._engine.connect() as connection:
+            counted = connection.execute(select(func.count()).select_from(proposals))
+            return int(counted.scalar_one())
+
     def exits(self) -> Sequence[ExitProposal]:
         """Every stored exit, oldest first (by ts_event, then exit id)."""
         query = select(exits.c.payload).order_by(exits.c.ts_event, exits.c.exit_id)

@@ -200,19 +200,19 @@ class LiveStrategy:
         entries_of = [
             _equity_entry(by_bar.get((c.instrument_token, c.ts_event)), c) for c, *_ in items
         ]
-        tradable = [e is not None and self._priced(e) is not None for e in entries_of]
+        prices = [None if e is None else self._priced(e) for e in entries_of]
         scores = iter(
             self._scores(
                 [
                     (row, scorer)
-                    for (_, row, scorer, _), ok in zip(items, tradable, strict=True)
-                    if ok
+                    for (_, row, scorer, _), price in zip(items, prices, strict=True)
+                    if price is not None
                 ]
             )
         )
         out: list[Candidate | None] = []
-        for (candle, row, scorer, now), entry, ok in zip(items, entries_of, tradable, strict=True):
-            if entry is None or not ok:
+        for (candle, row, scorer, now), entry, price in zip(items, entries_of, prices, strict=True):
+            if entry is None or price is None:
                 out.append(None)
                 continue
             scored, explained = next(scores)
@@ -225,6 +225,7 @@ class LiveStrategy:
                     candle.ts_event,
                     scorer,
                     now,
+                    priced=price,
                     scored=scored,
                     explained=explained,
                 )
@@ -350,11 +351,12 @@ class LiveStrategy:
         ts_event: datetime,
         scorer: Scorer,
         now: datetime,
+        priced: tuple[float, float, int] | None = None,
         scored: tuple[float, float] | None = None,
         explained: tuple[FeatureContribution, ...] | None = None,
     ) -> Candidate | None:
         s = self._settings
-        priced = self._priced(entry)
+        priced = priced or self._priced(entry)
         if priced is None:
             return None
         fill, limit, lots = priced

@@ -576,3 +576,10 @@ def test_raw_sqlite_file_holds_utc_text(sqlite_store: SqlStore, tmp_path: Path) 
         (stored,) = raw.execute("SELECT ts_event FROM proposals").fetchone()
 
     assert stored == "2026-08-18 04:00:00.000000"
+
+
+def test_proposal_count_counts_each_stored_id_once(store: SqlStore) -> None:
+    for n in (1, 2, 2, 3):
+        store.add(proposal(proposal_id=_pid(n)))
+
+    assert store.proposal_count() == 3
