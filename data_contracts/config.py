@@ -17,15 +17,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from data_contracts.enums import TradingMode
+from data_contracts.enums import AlertSeverity, TradingMode
 
 __all__ = [
     "DEFAULTS_FILE",
     "HIDDEN",
+    "AlertsConfig",
     "Calibration",
     "ConfigError",
     "ConfigProblem",
     "DataSource",
+    "ExecutionConfig",
     "KitepilotConfig",
     "PaperExchangeConfig",
     "PaperSource",
@@ -145,6 +147,52 @@ class KiteConfig(_Section):
     api_key: SecretStr | None
     api_secret: SecretStr | None
     access_token: SecretStr | None
+    session_file: Path
+    login_callback_port: Port
+    session_expiry: time
+
+
+class ExecutionConfig(_Section):
+    market_protection_pct: Annotated[float, Field(gt=0, le=100)]
+    exit_buffer_pct: Annotated[float, Field(gt=0, le=20)]
+    max_send_attempts: Annotated[int, Field(ge=1, le=10)]
+    reconcile_seconds: Seconds
+    rejection_burst: PositiveInt
+    rejection_window_seconds: Seconds
+    stale_feed_kill_seconds: Seconds
+
+
+class TelegramAlerts(_Section):
+    enabled: bool
+    api_root: str
+    chat_id: str | None
+    bot_token: SecretStr | None
+
+
+class SlackAlerts(_Section):
+    enabled: bool
+    webhook_url: SecretStr | None
+
+
+class EmailAlerts(_Section):
+    enabled: bool
+    host: str
+    port: Port
+    starttls: bool
+    sender: str
+    recipients: tuple[str, ...]
+    username: str | None
+    password: SecretStr | None
+
+
+class AlertsConfig(_Section):
+    min_severity: AlertSeverity
+    repeat_seconds: Annotated[float, Field(ge=0)]
+    max_per_minute: PositiveInt
+    timeout_seconds: Seconds
+    telegram: TelegramAlerts
+    slack: SlackAlerts
+    email: EmailAlerts
 
 
 class PaperSource(StrEnum):
@@ -230,6 +278,8 @@ class KitepilotConfig(_Section):
     loops: LoopsConfig
     latency: LatencyConfig
     kite: KiteConfig
+    execution: ExecutionConfig
+    alerts: AlertsConfig
     paper_exchange: PaperExchangeConfig
     dashboard: DashboardConfig
     instruments: InstrumentsConfig
@@ -351,6 +401,7 @@ def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
         ),
     ]
     problems = [ConfigProblem(key, rule, value) for ok, key, rule, value in rules if not ok]
+    problems += _alert_problems(config.alerts)
     if data.source is DataSource.KITE:
         problems += _missing_secrets(
             config.kite, ("api_key", "access_token"), "data.source is kite"
@@ -358,6 +409,45 @@ def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
     if config.mode is TradingMode.LIVE:
         problems += _missing_secrets(config.kite, ("api_key", "api_secret"), "mode is live")
     return problems
+
+
+def _alert_problems(alerts: AlertsConfig) -> list[ConfigProblem]:
+    """An enabled alert channel needs its address and its secret."""
+    needs: list[tuple[bool, str, object, str]] = []
+    telegram, slack, email = alerts.telegram, alerts.slack, alerts.email
+    if telegram.enabled:
+        needs += [
+            (bool(telegram.chat_id), "alerts.telegram.chat_id", telegram.chat_id, ""),
+            (
+                _has_secret(telegram.bot_token),
+                "alerts.telegram.bot_token",
+                HIDDEN if telegram.bot_token else None,
+                " (set KITEPILOT_ALERTS__TELEGRAM__BOT_TOKEN in .env or the environment)",
+            ),
+        ]
+    if slack.enabled:
+        needs.append(
+            (
+                _has_secret(slack.webhook_url),
+                "alerts.slack.webhook_url",
+                HIDDEN if slack.webhook_url else None,
+                " (set KITEPILOT_ALERTS__SLACK__WEBHOOK_URL in .env or the environment)",
+            )
+        )
+    if email.enabled:
+        needs += [
+            (bool(email.sender), "alerts.email.sender", email.sender, ""),
+            (bool(email.recipients), "alerts.email.recipients", email.recipients, ""),
+        ]
+    return [
+        ConfigProblem(key, f"is required when its channel is enabled{hint}", value)
+        for ok, key, value, hint in needs
+        if not ok
+    ]
+
+
+def _has_secret(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value().strip())
 
 
 def _missing_secrets(kite: KiteConfig, names: tuple[str, ...], when: str) -> list[ConfigProblem]:

@@ -130,6 +130,21 @@ class ProposalOrigin(StrEnum):
     MANUAL = "MANUAL"
 
 
+class AlertSeverity(StrEnum):
+    """How urgent an alert is; channels send from a configured minimum up."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {AlertSeverity.INFO: 0, AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
+
+
 class TradingMode(StrEnum):
     PAPER = "paper"
     LIVE = "live"

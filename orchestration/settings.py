@@ -43,7 +43,7 @@ SECRET_KEYS = frozenset({"kite.api_key", "kite.api_secret"})
 # Any key whose name suggests a credential is treated as one, so a typo such as
 # KITEPILOT_KITE_API_KEY (one underscore) or KITE.API_SECRET is hidden and refused like the
 # real key.
-_SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential")
+_SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential", "webhook")
 
 
 def is_secret_key(dotted: str) -> bool:

@@ -235,3 +235,36 @@ def test_empty_section_in_user_yaml_keeps_the_defaults(tmp_path: Path) -> None:
 
     assert resolved.config.risk.daily_loss_limit == 1000
     assert resolved.sources["risk.daily_loss_limit"] == "defaults.yaml"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "key"),
+    [
+        ("alerts:\n  telegram:\n    enabled: true\n    chat_id: '42'\n", {}, "bot_token"),
+        (
+            "alerts:\n  telegram:\n    enabled: true\n",
+            {"KITEPILOT_ALERTS__TELEGRAM__BOT_TOKEN": "123:abc"},
+            "chat_id",
+        ),
+        ("alerts:\n  slack:\n    enabled: true\n", {}, "webhook_url"),
+        ("alerts:\n  email:\n    enabled: true\n", {}, "recipients"),
+    ],
+)
+def test_enabled_alert_channel_without_its_address_or_secret_names_the_key(
+    tmp_path: Path, yaml_text: str, env: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"alerts\.\w+\.{key} is required when its channel"):
+        _load(tmp_path, yaml_text, env=env)
+
+
+def test_alert_secrets_come_from_the_environment_only(tmp_path: Path) -> None:
+    env = {
+        "KITEPILOT_ALERTS__SLACK__WEBHOOK_URL": "http://127.0.0.1:9/hook",
+        "KITEPILOT_ALERTS__SLACK__ENABLED": "true",
+    }
+    config = _load(tmp_path, env=env).config
+
+    assert config.alerts.slack.webhook_url is not None
+    assert "127.0.0.1" not in repr(config.alerts.slack)
+    with pytest.raises(ConfigError, match="webhook_url"):
+        _load(tmp_path, "alerts:\n  slack:\n    webhook_url: http://127.0.0.1:9/hook\n")
