@@ -2,9 +2,31 @@
 metrics in SQLite (WAL, the default) or PostgreSQL, one schema migrated by Alembic.
 
 ``SqlStore.open("sqlite:///var/kitepilot.db")`` implements ``data_contracts.ports.ProposalStore``,
-``TradeBook`` and ``FeedLog``. See docs/store.md.
+``TradeBook`` and ``FeedLog``; ``OmsStore.of(store)`` holds the order management system's tables
+(verdicts, orders, fills, kill switch, reconciliation). See docs/store.md.
 """
 
+from execution.store.oms import (
+    Finding,
+    KillSwitchState,
+    OmsStore,
+    OrderPurpose,
+    OrderRecord,
+    PositionAdjustment,
+    StoredFill,
+    StoredVerdict,
+)
 from execution.store.sql import SqlStore, StatusEvent
 
-__all__ = ["SqlStore", "StatusEvent"]
+__all__ = [
+    "Finding",
+    "KillSwitchState",
+    "OmsStore",
+    "OrderPurpose",
+    "OrderRecord",
+    "PositionAdjustment",
+    "SqlStore",
+    "StatusEvent",
+    "StoredFill",
+    "StoredVerdict",
+]

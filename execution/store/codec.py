@@ -24,12 +24,32 @@ from data_contracts.errors import ContractError
 from data_contracts.feed import DeadLetter
 from data_contracts.ids import ClientTag, DecisionId, OrderId, ProposalId, StrategyId, TradeId
 from data_contracts.timeutil import require_aware
-from data_contracts.trading import Decision, ExitProposal, FeatureContribution, OpenTrade, Proposal
+from data_contracts.trading import (
+    Decision,
+    ExitProposal,
+    FeatureContribution,
+    Fill,
+    OpenTrade,
+    OrderEvent,
+    OrderIntent,
+    Proposal,
+)
 
 __all__ = ["STORED_TYPES", "Stored", "decode", "encode"]
 
-Stored = Proposal | ExitProposal | OpenTrade | DeadLetter | Decision
-STORED_TYPES: tuple[type[Stored], ...] = (Proposal, ExitProposal, OpenTrade, DeadLetter, Decision)
+Stored = (
+    Proposal | ExitProposal | OpenTrade | DeadLetter | Decision | OrderIntent | OrderEvent | Fill
+)
+STORED_TYPES: tuple[type[Stored], ...] = (
+    Proposal,
+    ExitProposal,
+    OpenTrade,
+    DeadLetter,
+    Decision,
+    OrderIntent,
+    OrderEvent,
+    Fill,
+)
 
 _T = TypeVar("_T", bound=Stored)
 _NESTED: frozenset[type] = frozenset({*STORED_TYPES, FeatureContribution})

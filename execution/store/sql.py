@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -59,7 +59,15 @@ from execution.store.tables import (
     trade_closures,
 )
 
-__all__ = ["MIGRATIONS", "SqlStore", "StatusEvent", "alembic_config", "head_revision"]
+__all__ = [
+    "MIGRATIONS",
+    "SqlStore",
+    "StatusEvent",
+    "alembic_config",
+    "head_revision",
+    "insert_new",
+    "write_transaction",
+]
 
 MIGRATIONS: Final = Path(__file__).resolve().parent / "migrations"
 
@@ -183,7 +191,7 @@ class SqlStore:
             "payload": codec.encode(proposal),
         }
         with self._write() as connection:
-            if not _insert_new(connection, proposals, row):
+            if not insert_new(connection, proposals, row):
                 return False
             _append_status(
                 connection, proposal.proposal_id, ProposalStatus.PROPOSED, proposal.ts_event, ""
@@ -210,6 +218,20 @@ class SqlStore:
                 proposals.c.expires_at > now,
             )
             .order_by(proposals.c.ts_event.desc(), proposals.c.proposal_id.desc())
+        )
+        with self._engine.connect() as connection:
+            payloads = connection.execute(query).scalars().all()
+        return [codec.decode(Proposal, payload) for payload in payloads]
+
+    def with_status(self, status: ProposalStatus) -> Sequence[Proposal]:
+        """Proposals whose latest status is ``status``, in the order they reached it."""
+        instance_of(_OWNER, "status", status, ProposalStatus)
+        latest = _latest_event_id()
+        query = (
+            select(proposals.c.payload)
+            .join(proposal_events, proposal_events.c.proposal_id == proposals.c.proposal_id)
+            .where(proposal_events.c.id == latest, proposal_events.c.status == status.value)
+            .order_by(proposal_events.c.id)
         )
         with self._engine.connect() as connection:
             payloads = connection.execute(query).scalars().all()
@@ -323,7 +345,7 @@ class SqlStore:
             "payload": codec.encode(exit_proposal),
         }
         with self._write() as connection:
-            return _insert_new(connection, exits, row)
+            return insert_new(connection, exits, row)
 
     def proposal_count(self) -> int:
         """How many proposals the store holds."""
@@ -350,7 +372,7 @@ class SqlStore:
             "payload": codec.encode(trade),
         }
         with self._write() as connection:
-            return _insert_new(connection, open_trades, row)
+            return insert_new(connection, open_trades, row)
 
     def close_trade(self, proposal_id: ProposalId, ts_event: datetime) -> None:
         """Close an open trade at ``ts_event``; an unknown or closed one raises ContractError."""
@@ -418,7 +440,7 @@ class SqlStore:
         if not rows:
             return 0
         with self._write() as connection:
-            return sum(_insert_new(connection, dead_letters, row) for row in rows)
+            return sum(insert_new(connection, dead_letters, row) for row in rows)
 
     def dead_letter_counts(self) -> Mapping[str, int]:
         """Dead letters stored so far, by reason value (reasons never seen are absent)."""
@@ -446,6 +468,14 @@ class SqlStore:
         with self._write() as connection:
             connection.execute(_upsert(connection, stream_metrics, row, key="worker"))
 
+    def latest_metric_time(self) -> datetime | None:
+        """When any streaming worker last reported its metrics (None: never)."""
+        with self._engine.connect() as connection:
+            latest: datetime | None = connection.execute(
+                select(func.max(stream_metrics.c.ts_event))
+            ).scalar_one()
+        return latest
+
     def latest_metrics(self) -> Mapping[str, Mapping[str, float]]:
         """Each worker's latest metrics snapshot."""
         query = select(stream_metrics.c.worker, stream_metrics.c.payload).order_by(
@@ -457,13 +487,17 @@ class SqlStore:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A connection in a write transaction (SQLite: ``BEGIN IMMEDIATE``), committed on exit."""
-        with self._engine.connect() as connection:
-            connection.execution_options(**{_WRITE: True})
-            with connection.begin():
-                yield connection
+    def _write(self) -> AbstractContextManager[Connection]:
+        return write_transaction(self._engine)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction (SQLite: ``BEGIN IMMEDIATE``), committed on exit."""
+    with engine.connect() as connection:
+        connection.execution_options(**{_WRITE: True})
+        with connection.begin():
+            yield connection
 
 
 def _create_engine(url: URL) -> Engine:
@@ -526,7 +560,7 @@ def _dialect_insert(connection: Connection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def _insert_new(connection: Connection, table: Table, row: Mapping[str, Any]) -> bool:
+def insert_new(connection: Connection, table: Table, row: Mapping[str, Any]) -> bool:
     """Insert ``row`` unless a unique key of it exists; True if it was inserted.
 
     The answer comes from ``RETURNING`` (a row back: inserted), not ``rowcount``, which

@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 from data_contracts.timeutil import require_aware
@@ -33,10 +36,17 @@ __all__ = [
     "dead_letters",
     "decisions",
     "exits",
+    "fills",
+    "kill_switch_events",
     "metadata",
     "open_trades",
+    "order_events",
+    "orders",
+    "position_adjustments",
     "proposal_events",
     "proposals",
+    "reconciliation_findings",
+    "risk_verdicts",
     "stream_metrics",
     "trade_closures",
 ]
@@ -198,4 +208,98 @@ stream_metrics = Table(
     Column("worker", String(ID_LENGTH), primary_key=True),
     Column("ts_event", UtcDateTime(), nullable=False),
     Column("payload", Text(), nullable=False),
+)
+
+# -- the order management system (revision 0003) -------------------------------------------------
+
+risk_verdicts = Table(
+    "risk_verdicts",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    # An entry proposal's id, an exit's id, or a kill-switch / manual action's id.
+    Column("subject_id", String(ID_LENGTH), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("ts_event", UtcDateTime(), nullable=False),
+    Column("accepted", Boolean(), nullable=False),
+    Column("payload", Text(), nullable=False),
+    Index(None, "subject_id", "id"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    # The deterministic Kite tag: one row (so at most one order) per proposal slice, ever.
+    Column("client_tag", String(32), primary_key=True),
+    Column("subject_id", String(ID_LENGTH), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("slice_index", Integer(), nullable=False),
+    Column("instrument_token", BigInteger(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("reference_price", Float(), nullable=False),
+    Column("payload", Text(), nullable=False),
+    UniqueConstraint("subject_id", "slice_index"),
+    Index(None, "instrument_token"),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("client_tag", String(32), ForeignKey("orders.client_tag"), nullable=False),
+    Column("order_id", String(ID_LENGTH), nullable=True),
+    Column("status", String(24), nullable=False),
+    Column("ts_event", UtcDateTime(), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("payload", Text(), nullable=False),
+    Index(None, "client_tag", "id"),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("trade_id", String(ID_LENGTH), primary_key=True),
+    Column("order_id", String(ID_LENGTH), nullable=False),
+    # Null for an execution the broker reports that we did not send (found by reconciliation).
+    Column("client_tag", String(32), nullable=True),
+    Column("instrument_token", BigInteger(), nullable=False),
+    Column("ts_event", UtcDateTime(), nullable=False),
+    # Rupees worse than the order's reference price (negative: better), for the whole fill.
+    Column("slippage", Float(), nullable=True),
+    Column("payload", Text(), nullable=False),
+    Index(None, "ts_event"),
+    Index(None, "client_tag"),
+)
+
+position_adjustments = Table(
+    "position_adjustments",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("instrument_token", BigInteger(), nullable=False),
+    Column("product", String(8), nullable=False),
+    Column("tradingsymbol", String(64), nullable=False),
+    Column("quantity", BigInteger(), nullable=False),
+    Column("average_price", Float(), nullable=False),
+    Column("ts_event", UtcDateTime(), nullable=False),
+    Column("detail", Text(), nullable=False),
+)
+
+kill_switch_events = Table(
+    "kill_switch_events",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("engaged", Boolean(), nullable=False),
+    Column("ts_event", UtcDateTime(), nullable=False),
+    Column("actor", Text(), nullable=False),
+    Column("reason", Text(), nullable=False),
+)
+
+reconciliation_findings = Table(
+    "reconciliation_findings",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("ts_event", UtcDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", Text(), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Index(None, "ts_event"),
 )
