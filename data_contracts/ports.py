@@ -7,7 +7,7 @@ configuration in ``orchestration``. The core depends only on these shapes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -69,7 +69,14 @@ class MarketDataSource(Protocol):
 
 
 class Broker(Protocol):
-    """Where orders go. Implemented over ``kiteconnect`` for both Kite and the paper exchange."""
+    """Where orders go. Implemented over ``kiteconnect`` for both Kite and the paper exchange
+    (``execution.kite.broker.KiteBroker``).
+
+    Failures raise the adapter's ``BrokerError`` subclasses (``execution.kite.broker``):
+    ``OrderRejected`` (refused, nothing done), ``BrokerUnavailable`` (nothing done, retry later),
+    ``OrderOutcomeUnknown`` (a placement or cancel may have happened: look the tag up, never
+    resend blindly) and ``SessionExpired`` (log in again). See ``docs/broker.md``.
+    """
 
     def place_order(self, intent: OrderIntent) -> OrderId:
         """Send an order. A timeout is *not* a rejection: look the tag up before any retry."""
@@ -79,6 +86,10 @@ class Broker(Protocol):
 
     def order_by_tag(self, tag: ClientTag) -> OrderEvent | None:
         """The latest state of the order we sent with ``tag`` today, if the broker has it."""
+        ...
+
+    def orders(self) -> Sequence[OrderEvent]:
+        """Today's orders that carry a client tag, latest state each (for reconciliation)."""
         ...
 
     def order_history(self, order_id: OrderId) -> Sequence[OrderEvent]: ...
@@ -91,6 +102,18 @@ class Broker(Protocol):
 
     def available_margin(self) -> float:
         """Rupees available for new positions."""
+        ...
+
+    def last_prices(self, tokens: Iterable[int]) -> Mapping[int, float]:
+        """Last traded price per instrument token (tokens without a price are absent)."""
+        ...
+
+    def profile_ok(self) -> bool:
+        """Whether the session is valid (False when the broker refuses the token)."""
+        ...
+
+    def latency_p95_ms(self) -> float | None:
+        """p95 of the recent broker REST calls in milliseconds; None before any call."""
         ...
 
 

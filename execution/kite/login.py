@@ -7,7 +7,7 @@ The paper exchange serves the same flow with a login page that needs no password
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -15,7 +15,12 @@ from kiteconnect import KiteConnect
 
 from data_contracts.errors import ContractError
 
-__all__ = ["exchange_request_token", "paper_login", "request_token_from_redirect"]
+__all__ = [
+    "exchange_request_token",
+    "generate_session",
+    "paper_login",
+    "request_token_from_redirect",
+]
 
 _TIMEOUT: Final = 10.0
 
@@ -28,12 +33,22 @@ def request_token_from_redirect(url: str) -> str:
     return tokens[0]
 
 
+def generate_session(
+    api_key: str, api_secret: str, request_token: str, *, root: str | None = None
+) -> dict[str, Any]:
+    """Kite's session response for ``request_token`` (``POST /session/token`` with the checksum
+    ``sha256(api_key + request_token + api_secret)``, computed by ``kiteconnect``): ``user_id``,
+    ``access_token``, ``login_time`` (naive IST, as the client parses it) and the profile keys.
+    A refused token or checksum raises ``kiteconnect.exceptions.TokenException``."""
+    client = KiteConnect(api_key, root=root) if root else KiteConnect(api_key)
+    return dict(client.generate_session(request_token, api_secret=api_secret))
+
+
 def exchange_request_token(
     api_key: str, api_secret: str, request_token: str, *, root: str | None = None
 ) -> str:
     """The access token for ``request_token`` (``POST /session/token`` with the checksum)."""
-    client = KiteConnect(api_key, root=root) if root else KiteConnect(api_key)
-    session = client.generate_session(request_token, api_secret=api_secret)
+    session = generate_session(api_key, api_secret, request_token, root=root)
     return str(session["access_token"])
 
 
