@@ -37,6 +37,7 @@ from data_contracts.pricegrid import round_for_side, slice_quantity
 from data_contracts.symbols import DerivativeSymbol
 from data_contracts.timeutil import IST, to_ist
 from models.data_quality import format_report
+from orchestration.execution_commands import register as register_execution_commands
 from orchestration.settings import ResolvedConfig, resolve_config
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 data_app = typer.Typer(help="Market data: simulate, import, validate.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+register_execution_commands(app)
 
 console = Console()
 errors = Console(stderr=True)
@@ -318,7 +320,6 @@ def _print_calendar(
 
 # What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
 _NOT_BUILT_YET = (
-    ("risk engine, executor, reconciliation, kill switch, audit", "#7"),
     ("Dash approval screen", "#8"),
     ("the full one-command demo and `kitepilot up`", "#9"),
 )

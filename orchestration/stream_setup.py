@@ -23,6 +23,7 @@ from data_contracts.enums import Exchange, InstrumentType
 from data_contracts.errors import ContractError
 from data_contracts.instruments import Instrument, underlying_tokens
 from data_contracts.nse_calendar import NseCalendar
+from execution.audit import AuditLog
 from execution.kite import (
     KiteHistoricalSource,
     KiteSourceSettings,
@@ -296,6 +297,7 @@ def build_stream(
         worker_name=spec.worker_name,
         end_to_end_latency=live,
         observer=observer,
+        audit_factory=partial(AuditLog, spec.config.storage.var_dir / "audit", SystemClock()),
     )
     if source is None:
         source = (

@@ -1,7 +1,8 @@
 """Bytewax output: every result of the flow goes to the store, exactly once per id.
 
 Proposals and exits are idempotent on their ids (a replay after a crash writes nothing twice);
-dead letters are appended with their reason. Scored points and feature rows are counted (and
+dead letters are appended with their reason; a newly stored proposal or exit also goes to the
+audit log (when the sink has one). Scored points and feature rows are counted (and
 handed to ``observer`` when one is given: tests, benchmarks, the replay report). Each worker's
 metrics snapshot goes to the store every ``metrics_every``.
 """
@@ -18,6 +19,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from data_contracts.feed import DeadLetter
 from data_contracts.ports import Clock, FeedLog, ProposalStore
 from data_contracts.trading import ExitProposal, Proposal
+from execution.audit import AuditKind
+from execution.orders.context import AuditTrail
 from models.live import FeatureRow, Output, ScoredPoint, Suppressed
 from streaming.metrics import StreamMetrics
 
@@ -49,8 +52,10 @@ class _StorePartition(StatelessSinkPartition[Output]):
         metrics_every: timedelta,
         end_to_end_latency: bool,
         observer: Observer | None,
+        audit: AuditTrail | None,
     ) -> None:
         self._store = store
+        self._audit = audit
         self._worker = worker
         self._metrics = metrics
         self._clock = clock
@@ -64,12 +69,10 @@ class _StorePartition(StatelessSinkPartition[Output]):
         metrics = self._metrics
         now = self._clock.now()
         for item in items:
-            if isinstance(item, Proposal):
-                if self._end_to_end:
+            if isinstance(item, Proposal | ExitProposal):
+                if self._end_to_end and isinstance(item, Proposal):
                     metrics.latency((now - item.ts_init).total_seconds() * 1e6)
-                metrics.count("proposals" if self._store.add(item) else "proposals_duplicate")
-            elif isinstance(item, ExitProposal):
-                metrics.count("exits" if self._store.add_exit(item) else "exits_duplicate")
+                self._store_trade_proposal(item)
             elif isinstance(item, DeadLetter):
                 letters.append(item)
                 metrics.dead_letter(item.reason.value)
@@ -91,6 +94,22 @@ class _StorePartition(StatelessSinkPartition[Output]):
         self._flush(self._clock.now())
         self._store.close()
 
+    def _store_trade_proposal(self, item: Proposal | ExitProposal) -> None:
+        """Store it once; the writer that stored it also puts it in the audit log."""
+        if isinstance(item, Proposal):
+            added, kind, subject = self._store.add(item), "proposals", item.proposal_id.value
+        else:
+            added, kind, subject = self._store.add_exit(item), "exits", item.exit_id.value
+        self._metrics.count(kind if added else f"{kind}_duplicate")
+        if added and self._audit is not None:
+            self._audit.append(
+                AuditKind.PROPOSAL,
+                subject,
+                {kind[:-1]: item},
+                actor=self._worker,
+                instrument_token=item.instrument_token,
+            )
+
     def _flush(self, now: datetime) -> None:
         self._flushed = now
         self._store.record_metrics(self._worker, now, self._metrics.snapshot(now))
@@ -109,8 +128,10 @@ class StoreSink(DynamicSink[Output]):
         metrics_every: timedelta = timedelta(seconds=5),
         end_to_end_latency: bool = False,
         observer: Observer | None = None,
+        audit_factory: Callable[[], AuditTrail] | None = None,
     ) -> None:
         self._store_factory = store_factory
+        self._audit_factory = audit_factory
         self._metrics = metrics
         self._clock = clock
         self._worker_name = worker_name
@@ -127,4 +148,5 @@ class StoreSink(DynamicSink[Output]):
             metrics_every=self._every,
             end_to_end_latency=self._end_to_end,
             observer=self._observer,
+            audit=None if self._audit_factory is None else self._audit_factory(),
         )

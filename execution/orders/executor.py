@@ -1,0 +1,612 @@
+"""The executor: approved proposals and exits → risk engine → idempotent orders → fills.
+
+The rules that keep money safe (NautilusTrader's view of orders):
+
+- Nothing is sent without an accepted :mod:`execution.risk` verdict, stored with its checks.
+- An order is *claimed* in the store under its deterministic client tag before it is sent; only
+  the claimer sends, so no proposal slice is ever sent twice (two executors, a restart, a retry).
+- An ambiguous send (timeout, lost response, 5xx) stays *in flight*: the order is looked up by
+  its tag; only when the broker says it has no such order is the same tag sent again. If the
+  broker cannot be asked, the order stays in flight and reconciliation resolves it.
+- Order state comes from the broker's order updates (WebSocket), with polling as the fallback;
+  fills come from the broker's trades, stored once each with their charges (the one charges
+  model) and slippage against the order's reference price.
+- An entry unfilled past ``fill_timeout`` is cancelled and alerted on.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Final
+
+from data_contracts.enums import (
+    AlertSeverity,
+    ChargeSegment,
+    InstrumentType,
+    OrderStatus,
+    Product,
+    ProposalStatus,
+)
+from data_contracts.errors import ContractError
+from data_contracts.ids import ProposalId
+from data_contracts.instruments import Instrument
+from data_contracts.timeutil import IST
+from data_contracts.trading import ExitProposal, Fill, OpenTrade, OrderEvent, OrderIntent, Proposal
+from execution.audit import AuditKind
+from execution.kite.broker import (
+    BrokerError,
+    BrokerUnavailable,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    SessionExpired,
+)
+from execution.orders.account import AccountBook
+from execution.orders.context import OmsContext
+from execution.orders.intents import entry_intents, exit_intents, flatten_intents
+from execution.risk import RiskVerdict, check_entry, check_exit
+from execution.store.oms import OrderPurpose, OrderRecord
+
+__all__ = ["Executor", "Submission"]
+
+_ACTOR: Final = "executor"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What became of one subject (a proposal, an exit, a flatten): the verdict and its orders."""
+
+    subject_id: str
+    accepted: bool
+    reasons: tuple[str, ...]
+    orders: tuple[OrderRecord, ...] = ()
+
+
+class Executor:
+    """Sends risk-accepted orders and follows them to fills (one per process; safe with more)."""
+
+    def __init__(self, context: OmsContext, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.context = context
+        self.account = AccountBook(context)
+        self._sleep = sleep
+        self._updates: queue.SimpleQueue[OrderEvent] = queue.SimpleQueue()
+        self._rejections: deque[datetime] = deque()
+
+    # -- entries -------------------------------------------------------------------------
+
+    def submit_entry(self, proposal: Proposal) -> Submission:
+        """Risk-check an approved proposal now and send its orders if accepted (once)."""
+        ctx = self.context
+        subject = proposal.proposal_id.value
+        existing = ctx.oms.orders(subject_id=subject)
+        if existing:  # sent (or claimed) already: never again
+            return Submission(subject, True, (), tuple(existing))
+        instrument = self._instrument(proposal.instrument_token)
+        state = self.account.state(fresh_prices=(proposal.instrument_token,))
+        verdict = check_entry(
+            proposal,
+            instrument,
+            state,
+            ctx.settings.limits,
+            ctx.calendar,
+            freeze_quantity=instrument.freeze_quantity,
+        )
+        self._store_verdict(subject, OrderPurpose.ENTRY, verdict, proposal.instrument_token)
+        now = ctx.clock.now()
+        if not verdict.accepted:
+            ctx.store.record_status(
+                proposal.proposal_id, ProposalStatus.VETOED, now, "; ".join(verdict.reasons)
+            )
+            return Submission(subject, False, verdict.reasons)
+        intents = entry_intents(proposal, instrument.freeze_quantity, now)
+        records = self._send_all(intents, subject, OrderPurpose.ENTRY, proposal.limit_price)
+        if any(record.latest is None or not _refused(record) for record in records):
+            ctx.store.record_status(
+                proposal.proposal_id,
+                ProposalStatus.SENT,
+                ctx.clock.now(),
+                ", ".join(r.client_tag.value for r in records),
+            )
+        return Submission(subject, True, (), records)
+
+    def submit_approved(self) -> list[Submission]:
+        """Approved proposals with no verdict yet (approved in another process: the CLI, the
+        dashboard), in approval order."""
+        ctx = self.context
+        return [
+            self.submit_entry(proposal)
+            for proposal in ctx.store.with_status(ProposalStatus.APPROVED)
+            if not ctx.oms.has_verdict(proposal.proposal_id.value)
+        ]
+
+    # -- exits ---------------------------------------------------------------------------
+
+    def submit_exit(self, exit_proposal: ExitProposal) -> Submission:
+        """Risk-check an exit (no approval needed) and send it once."""
+        ctx = self.context
+        subject = exit_proposal.exit_id.value
+        existing = ctx.oms.orders(subject_id=subject)
+        if existing:
+            return Submission(subject, True, (), tuple(existing))
+        instrument = self._instrument(exit_proposal.instrument_token)
+        state = self.account.state()
+        position = self.account.position_quantity(
+            exit_proposal.instrument_token, exit_proposal.product
+        )
+        verdict = check_exit(
+            instrument=instrument,
+            side=exit_proposal.side,
+            quantity=exit_proposal.quantity,
+            price=exit_proposal.limit_price,
+            position_quantity=position,
+            state=state,
+            calendar=ctx.calendar,
+            freeze_quantity=instrument.freeze_quantity,
+            limits=ctx.settings.limits,
+        )
+        self._store_verdict(subject, OrderPurpose.EXIT, verdict, exit_proposal.instrument_token)
+        if not verdict.accepted:
+            ctx.alert(
+                f"exit_vetoed:{subject}",
+                AlertSeverity.CRITICAL,
+                f"Exit of {exit_proposal.tradingsymbol} vetoed",
+                "; ".join(verdict.reasons),
+            )
+            return Submission(subject, False, verdict.reasons)
+        intents = exit_intents(exit_proposal, instrument.freeze_quantity, ctx.clock.now())
+        records = self._send_all(intents, subject, OrderPurpose.EXIT, exit_proposal.reference_price)
+        return Submission(subject, True, (), records)
+
+    def submit_exits(self) -> list[Submission]:
+        """Exit proposals the exit monitor stored that have no verdict yet."""
+        ctx = self.context
+        return [
+            self.submit_exit(exit_proposal)
+            for exit_proposal in ctx.store.exits()
+            if not ctx.oms.has_verdict(exit_proposal.exit_id.value)
+        ]
+
+    def flatten(
+        self, instrument_token: int, product: Product, *, subject_id: str, purpose: OrderPurpose
+    ) -> Submission:
+        """Close the whole position in (instrument, product) with protected LIMIT orders."""
+        ctx = self.context
+        existing = ctx.oms.orders(subject_id=subject_id)
+        if existing:
+            return Submission(subject_id, True, (), tuple(existing))
+        instrument = self._instrument(instrument_token)
+        quantity = self.account.position_quantity(instrument_token, product)
+        if quantity == 0:
+            return Submission(subject_id, False, ("no open position",))
+        state = self.account.state(fresh_prices=(instrument_token,))
+        last = state.last_prices.get(instrument_token)
+        if last is None:
+            return Submission(subject_id, False, ("no current price to protect the exit",))
+        intents = flatten_intents(
+            subject_id=subject_id,
+            instrument=instrument,
+            product=product,
+            position_quantity=quantity,
+            last_price=last,
+            buffer_pct=ctx.settings.exit_buffer_pct,
+            ts_init=ctx.clock.now(),
+        )
+        verdict = check_exit(
+            instrument=instrument,
+            side=intents[0].side,
+            quantity=abs(quantity),
+            price=intents[0].price,
+            position_quantity=quantity,
+            state=state,
+            calendar=ctx.calendar,
+            freeze_quantity=instrument.freeze_quantity,
+            limits=ctx.settings.limits,
+        )
+        self._store_verdict(subject_id, purpose, verdict, instrument_token)
+        if not verdict.accepted:
+            return Submission(subject_id, False, verdict.reasons)
+        return Submission(subject_id, True, (), self._send_all(intents, subject_id, purpose, last))
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _send_all(
+        self,
+        intents: Sequence[OrderIntent],
+        subject_id: str,
+        purpose: OrderPurpose,
+        reference_price: float,
+    ) -> tuple[OrderRecord, ...]:
+        records: list[OrderRecord] = []
+        for index, intent in enumerate(intents):
+            claimed = self.context.oms.claim_order(
+                intent,
+                subject_id=subject_id,
+                purpose=purpose,
+                slice_index=index,
+                reference_price=reference_price,
+            )
+            if claimed:
+                self.context.record(
+                    AuditKind.ORDER,
+                    intent.client_tag.value,
+                    {"event": "claimed", "purpose": purpose.value, "intent": intent},
+                    instrument_token=intent.instrument_token,
+                )
+                self._send(intent)
+            record = self.context.oms.order(intent.client_tag)
+            if record is not None:
+                records.append(record)
+        return tuple(records)
+
+    def _send(self, intent: OrderIntent) -> None:
+        """Send a claimed order: retried only where the broker has no order with its tag."""
+        ctx = self.context
+        attempts = ctx.settings.max_send_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                order_id = ctx.broker.place_order(intent)
+            except OrderRejected as error:
+                self._local_final(intent, OrderStatus.REJECTED, f"rejected: {error}")
+                self._count_rejection(intent, str(error))
+                return
+            except SessionExpired as error:
+                self._local_final(intent, OrderStatus.REJECTED, f"session expired: {error}")
+                self.account.session_expired()
+                return
+            except OrderOutcomeUnknown:
+                self.account.count_exception()
+                if self._look_up(intent) is not _Lookup.ABSENT:
+                    return  # found (recorded), or unknowable: in flight until reconciled
+            except BrokerUnavailable:
+                self.account.count_exception()
+            else:
+                self.record_event(
+                    OrderEvent(
+                        client_tag=intent.client_tag,
+                        order_id=order_id,
+                        status=OrderStatus.PUT_ORDER_REQ_RECEIVED,
+                        ts_event=ctx.clock.now(),
+                        ts_init=ctx.clock.now(),
+                        quantity=intent.quantity,
+                    ),
+                    "send",
+                )
+                return
+            if attempt < attempts:
+                self._sleep(ctx.settings.retry_backoff_seconds * 2 ** (attempt - 1))
+        # Every attempt ended with "nothing was placed" (429/unavailable, or looked up absent).
+        self._local_final(
+            intent, OrderStatus.REJECTED, f"not placed after {attempts} attempts (broker busy)"
+        )
+        ctx.alert(
+            f"not_placed:{intent.client_tag.value}",
+            AlertSeverity.WARNING,
+            f"Order for {intent.tradingsymbol} not placed",
+            f"the broker refused or did not answer {attempts} times; nothing is working",
+        )
+
+    def _look_up(self, intent: OrderIntent) -> _Lookup:
+        """After an ambiguous send, ask the broker for the tag (recording what it has)."""
+        try:
+            event = self.context.broker.order_by_tag(intent.client_tag)
+        except BrokerError:
+            self.account.count_exception()
+            return _Lookup.UNKNOWN
+        if event is None:
+            return _Lookup.ABSENT
+        self.record_event(event, "lookup")
+        return _Lookup.FOUND
+
+    def _local_final(self, intent: OrderIntent, status: OrderStatus, message: str) -> None:
+        now = self.context.clock.now()
+        event = OrderEvent(
+            client_tag=intent.client_tag,
+            order_id=None,
+            status=status,
+            ts_event=now,
+            ts_init=now,
+            quantity=intent.quantity,
+            status_message=message[:500],
+        )
+        self.record_event(event, "local")
+
+    def _count_rejection(self, intent: OrderIntent, message: str) -> None:
+        ctx = self.context
+        now = ctx.clock.now()
+        self._rejections.append(now)
+        while self._rejections and now - self._rejections[0] > ctx.settings.rejection_window:
+            self._rejections.popleft()
+        ctx.alert(
+            f"rejected:{intent.client_tag.value}",
+            AlertSeverity.WARNING,
+            f"Order for {intent.tradingsymbol} rejected",
+            message,
+        )
+
+    def rejections_in_window(self) -> int:
+        now = self.context.clock.now()
+        window = self.context.settings.rejection_window
+        return sum(1 for ts in self._rejections if now - ts <= window)
+
+    # -- following orders ----------------------------------------------------------------
+
+    def on_order_update(self, event: OrderEvent) -> None:
+        """The broker's WebSocket order update (any thread): applied by :meth:`process_updates`."""
+        self._updates.put(event)
+
+    def process_updates(self) -> int:
+        """Apply queued order updates; fills are fetched when an order has filled more."""
+        applied = 0
+        filled = False
+        while True:
+            try:
+                event = self._updates.get_nowait()
+            except queue.Empty:
+                break
+            if self.context.oms.order(event.client_tag) is None:
+                continue  # not ours (a manual order): reconciliation looks at those
+            if self.record_event(event, "ws"):
+                applied += 1
+                filled = filled or event.filled_quantity > 0
+        if filled:
+            self.sync_fills()
+        return applied
+
+    def poll_orders(self) -> int:
+        """The polling fallback: today's orders from the broker for every open order of ours."""
+        ctx = self.context
+        open_orders = ctx.oms.orders(open_only=True)
+        if not open_orders:
+            return 0
+        try:
+            by_tag = {event.client_tag: event for event in ctx.broker.orders()}
+        except BrokerError:
+            self.account.count_exception()
+            return 0
+        changed = 0
+        for record in open_orders:
+            event = by_tag.get(record.client_tag)
+            if event is not None and self.record_event(event, "poll"):
+                changed += 1
+        self.sync_fills()
+        return changed
+
+    def sync_fills(self) -> int:
+        """Store the broker's executions of our orders that are new; returns how many."""
+        ctx = self.context
+        try:
+            executions = ctx.broker.fills()
+        except BrokerError:
+            self.account.count_exception()
+            return 0
+        known = ctx.oms.trade_ids()
+        added = 0
+        for fill in executions:
+            if fill.trade_id.value in known:
+                continue
+            record = None if fill.client_tag is None else ctx.oms.order(fill.client_tag)
+            if record is None:
+                continue  # not ours: reconciliation records it as a finding
+            added += self.store_fill(fill, record)
+        if added:
+            self.advance_trades()
+        return added
+
+    def store_fill(self, fill: Fill, record: OrderRecord | None) -> int:
+        ctx = self.context
+        fill = self._with_charges(fill)
+        slippage = None
+        if record is not None:
+            slippage = (fill.price - record.reference_price) * fill.quantity * fill.side.sign
+        if not ctx.oms.add_fill(fill, slippage):
+            return 0
+        ctx.record(
+            AuditKind.FILL,
+            fill.trade_id.value,
+            {"fill": fill, "slippage": slippage},
+            instrument_token=fill.instrument_token,
+        )
+        return 1
+
+    def _with_charges(self, fill: Fill) -> Fill:
+        if fill.charges > 0:
+            return fill
+        instrument = self.context.instruments.get(fill.instrument_token)
+        segment = _segment(fill.product, instrument)
+        day = fill.ts_event.astimezone(IST).date()
+        charges = self.context.charges.leg(segment, fill.side, fill.price, fill.quantity, day)
+        return replace(fill, charges=float(charges.total))
+
+    def record_event(self, event: OrderEvent, source: str) -> bool:
+        ctx = self.context
+        if not ctx.oms.record_order_event(event, source):
+            return False
+        ctx.record(
+            AuditKind.ORDER,
+            event.client_tag.value,
+            {"event": "state", "source": source, "order": event},
+        )
+        if event.status is OrderStatus.REJECTED and source != "local":
+            self._count_rejection_event(event)
+        return True
+
+    def _count_rejection_event(self, event: OrderEvent) -> None:
+        record = self.context.oms.order(event.client_tag)
+        if record is not None:
+            self._count_rejection(record.intent, event.status_message or "rejected")
+
+    def cancel_stale(self) -> list[str]:
+        """Cancel entry orders still working past the fill timeout; alert on each."""
+        ctx = self.context
+        now = ctx.clock.now()
+        cancelled: list[str] = []
+        for record in ctx.oms.orders(open_only=True, purpose=OrderPurpose.ENTRY):
+            order_id = record.latest.order_id if record.latest else None
+            if order_id is None or now - record.created_at < ctx.settings.fill_timeout:
+                continue
+            try:
+                ctx.broker.cancel_order(order_id)
+            except BrokerError as error:
+                self.account.count_exception()
+                ctx.alert(
+                    f"cancel_failed:{record.client_tag.value}",
+                    AlertSeverity.CRITICAL,
+                    f"Could not cancel {record.intent.tradingsymbol}",
+                    str(error),
+                )
+                continue
+            cancelled.append(record.client_tag.value)
+            ctx.alert(
+                f"unfilled:{record.client_tag.value}",
+                AlertSeverity.WARNING,
+                f"Entry in {record.intent.tradingsymbol} unfilled, cancelled",
+                f"working for {(now - record.created_at).total_seconds():.0f} s",
+            )
+        return cancelled
+
+    def cancel_open_orders(self) -> list[str]:
+        """Cancel every working order of ours (the kill switch)."""
+        ctx = self.context
+        cancelled: list[str] = []
+        for record in ctx.oms.orders(open_only=True):
+            order_id = record.latest.order_id if record.latest else None
+            if order_id is None:
+                continue
+            try:
+                ctx.broker.cancel_order(order_id)
+            except BrokerError:
+                self.account.count_exception()
+                continue
+            cancelled.append(record.client_tag.value)
+        return cancelled
+
+    # -- trade lifecycle -----------------------------------------------------------------
+
+    def advance_trades(self) -> None:
+        """Entries fully done → open trades (for the exit monitor); exits done → closed."""
+        ctx = self.context
+        fills_by_tag: dict[str, list[Fill]] = {}
+        for stored in ctx.oms.fills():
+            if stored.fill.client_tag is not None:
+                fills_by_tag.setdefault(stored.fill.client_tag.value, []).append(stored.fill)
+        by_subject: dict[tuple[str, OrderPurpose], list[OrderRecord]] = {}
+        for record in ctx.oms.orders():
+            by_subject.setdefault((record.subject_id, record.purpose), []).append(record)
+        for (subject, purpose), records in by_subject.items():
+            if not all(record.is_final for record in records):
+                continue
+            done = [f for r in records for f in fills_by_tag.get(r.client_tag.value, [])]
+            if not done:
+                continue
+            if purpose is OrderPurpose.ENTRY:
+                self._open_trade(ProposalId(subject), done)
+            elif purpose is OrderPurpose.EXIT:
+                self._close_trade(subject, records, done)
+
+    def _open_trade(self, proposal_id: ProposalId, done: Sequence[Fill]) -> None:
+        ctx = self.context
+        proposal = ctx.store.get(proposal_id)
+        if proposal is None or ctx.store.status(proposal_id) is not ProposalStatus.SENT:
+            return
+        quantity = sum(f.quantity for f in done)
+        price = sum(f.quantity * f.price for f in done) / quantity
+        opened_at = max(f.ts_event for f in done)
+        trade = OpenTrade(
+            proposal_id=proposal.proposal_id,
+            strategy_id=proposal.strategy_id,
+            instrument_token=proposal.instrument_token,
+            exchange=proposal.exchange,
+            tradingsymbol=proposal.tradingsymbol,
+            product=proposal.product,
+            side=proposal.side,
+            quantity=quantity,
+            lot_size=proposal.lot_size,
+            tick_size=proposal.tick_size,
+            entry_price=price,
+            stop_loss=proposal.stop_loss,
+            take_profit=proposal.take_profit,
+            time_exit=max(proposal.time_exit, opened_at + timedelta(seconds=1)),
+            opened_at=opened_at,
+        )
+        ctx.store.open_trade(trade)
+        ctx.store.record_status(
+            proposal_id, ProposalStatus.FILLED, ctx.clock.now(), f"{quantity} @ {price:.2f}"
+        )
+
+    def _close_trade(
+        self, exit_id: str, records: Sequence[OrderRecord], done: Sequence[Fill]
+    ) -> None:
+        ctx = self.context
+        entry = next(
+            (e.entry_proposal_id for e in ctx.store.exits() if e.exit_id.value == exit_id), None
+        )
+        if entry is None or not ctx.store.open_trades():
+            return
+        open_ids = {t.proposal_id for t in ctx.store.open_trades()}
+        if entry not in open_ids:
+            return
+        wanted = sum(r.intent.quantity for r in records)
+        got = sum(f.quantity for f in done)
+        if got < wanted:
+            ctx.alert(
+                f"exit_incomplete:{exit_id}",
+                AlertSeverity.CRITICAL,
+                "Exit incomplete",
+                f"{got} of {wanted} closed; the rest of the position is still open",
+            )
+            return
+        closed_at = max(f.ts_event for f in done)
+        ctx.store.close_trade(entry, closed_at)
+        ctx.store.record_status(entry, ProposalStatus.CLOSED, ctx.clock.now(), exit_id)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _instrument(self, token: int) -> Instrument:
+        instrument = self.context.instruments.get(token)
+        if instrument is None:
+            raise ContractError("Executor", "instrument_token", token, "must be a known instrument")
+        return instrument
+
+    def _store_verdict(
+        self, subject: str, purpose: OrderPurpose, verdict: RiskVerdict, token: int
+    ) -> None:
+        ctx = self.context
+        payload = _verdict_payload(verdict)
+        ctx.oms.record_verdict(subject, purpose, ctx.clock.now(), verdict.accepted, payload)
+        ctx.record(AuditKind.VERDICT, subject, payload, instrument_token=token)
+
+
+class _Lookup(Enum):
+    FOUND = "found"  # the broker has the order (its state is recorded)
+    ABSENT = "absent"  # the broker answered: no order with the tag, so sending it is safe
+    UNKNOWN = "unknown"  # the broker could not be asked
+
+
+def _refused(record: OrderRecord) -> bool:
+    return record.latest is not None and record.latest.order_id is None and record.is_final
+
+
+def _verdict_payload(verdict: RiskVerdict) -> dict[str, object]:
+    return {
+        "accepted": verdict.accepted,
+        "reduce_only": verdict.reduce_only,
+        "reasons": list(verdict.reasons),
+        "checks": [
+            {"name": check.name, "passed": check.passed, "detail": check.detail}
+            for check in verdict.checks
+        ],
+    }
+
+
+def _segment(product: Product, instrument: Instrument | None) -> ChargeSegment:
+    kind = instrument.instrument_type if instrument is not None else InstrumentType.EQ
+    if kind.is_option:
+        return ChargeSegment.OPTIONS
+    if kind is InstrumentType.FUT:
+        return ChargeSegment.FUTURES
+    return ChargeSegment.DELIVERY if product is Product.CNC else ChargeSegment.INTRADAY

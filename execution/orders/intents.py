@@ -1,0 +1,123 @@
+"""Order intents: what the executor sends for an entry, an exit or a kill-switch flatten.
+
+Every order is a LIMIT on the tick grid (a MARKET order needs Kite's market protection and tells
+us nothing about the worst price; a protected LIMIT does both jobs). Quantities are whole lots,
+sliced under the instrument's freeze quantity the way Kite's autoslice would; each slice has its
+own deterministic client tag.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from data_contracts.enums import OrderType, Product, Side
+from data_contracts.ids import ProposalId
+from data_contracts.instruments import Instrument
+from data_contracts.pricegrid import round_for_side, slice_quantity
+from data_contracts.trading import ExitProposal, OrderIntent, Proposal
+from data_contracts.validation import positive
+from execution.orders.tags import client_tag
+
+__all__ = ["entry_intents", "exit_intents", "flatten_intents", "slices_of"]
+
+
+def slices_of(quantity: int, lot_size: int, freeze_quantity: int | None) -> tuple[int, ...]:
+    """Child quantities of an order (one child when there is no freeze quantity)."""
+    if freeze_quantity is None:
+        return (quantity,)
+    return slice_quantity(quantity, lot_size, freeze_quantity)
+
+
+def entry_intents(
+    proposal: Proposal, freeze_quantity: int | None, ts_init: datetime
+) -> tuple[OrderIntent, ...]:
+    """The LIMIT orders of an approved proposal, at its limit price (already on the grid, with
+    the fill model's buffer through the decision price)."""
+    return tuple(
+        OrderIntent(
+            client_tag=client_tag(proposal.proposal_id.value, index),
+            proposal_id=proposal.proposal_id,
+            instrument_token=proposal.instrument_token,
+            exchange=proposal.exchange,
+            tradingsymbol=proposal.tradingsymbol,
+            side=proposal.side,
+            quantity=quantity,
+            lot_size=proposal.lot_size,
+            tick_size=proposal.tick_size,
+            order_type=OrderType.LIMIT,
+            product=proposal.product,
+            ts_init=ts_init,
+            price=proposal.limit_price,
+        )
+        for index, quantity in enumerate(
+            slices_of(proposal.quantity, proposal.lot_size, freeze_quantity)
+        )
+    )
+
+
+def exit_intents(
+    exit_proposal: ExitProposal, freeze_quantity: int | None, ts_init: datetime
+) -> tuple[OrderIntent, ...]:
+    """The protected LIMIT orders closing a trade (the exit monitor priced them)."""
+    return tuple(
+        OrderIntent(
+            client_tag=client_tag(exit_proposal.exit_id.value, index),
+            proposal_id=exit_proposal.exit_id,
+            instrument_token=exit_proposal.instrument_token,
+            exchange=exit_proposal.exchange,
+            tradingsymbol=exit_proposal.tradingsymbol,
+            side=exit_proposal.side,
+            quantity=quantity,
+            lot_size=exit_proposal.lot_size,
+            tick_size=exit_proposal.tick_size,
+            order_type=OrderType.LIMIT,
+            product=exit_proposal.product,
+            ts_init=ts_init,
+            price=exit_proposal.limit_price,
+        )
+        for index, quantity in enumerate(
+            slices_of(exit_proposal.quantity, exit_proposal.lot_size, freeze_quantity)
+        )
+    )
+
+
+def flatten_intents(
+    *,
+    subject_id: str,
+    instrument: Instrument,
+    product: Product,
+    position_quantity: int,
+    last_price: float,
+    buffer_pct: float,
+    ts_init: datetime,
+) -> tuple[OrderIntent, ...]:
+    """Protected LIMIT orders that close ``position_quantity`` (signed) of ``instrument``:
+    ``buffer_pct`` through the last price, so they fill like market orders in a normal book but
+    never at any price."""
+    positive("flatten_intents", "last_price", last_price)
+    side = Side.SELL if position_quantity > 0 else Side.BUY
+    through = 1 - buffer_pct / 100 if side is Side.SELL else 1 + buffer_pct / 100
+    # Rounded against us on purpose (SELL down, BUY up): the point is to get out.
+    price = float(round_for_side(last_price * through, instrument.tick_size, side.opposite))
+    price = max(price, instrument.tick_size)
+    quantity = abs(position_quantity)
+    return tuple(
+        OrderIntent(
+            client_tag=client_tag(subject_id, index),
+            proposal_id=ProposalId(subject_id),
+            instrument_token=instrument.instrument_token,
+            exchange=instrument.exchange,
+            tradingsymbol=instrument.tradingsymbol,
+            side=side,
+            quantity=child,
+            lot_size=instrument.lot_size,
+            tick_size=instrument.tick_size,
+            order_type=OrderType.LIMIT,
+            product=product,
+            ts_init=ts_init,
+            price=price,
+        )
+        for index, child in enumerate(
+            slices_of(quantity, instrument.lot_size, instrument.freeze_quantity)
+        )
+    )

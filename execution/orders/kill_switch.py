@@ -1,0 +1,113 @@
+"""The kill switch: cancel every working order, flatten every position, halt new trades — and
+stay engaged across restarts until a person re-arms it with a typed confirmation.
+
+Engaged state is a row in the store (``kill_switch_events``), so every process (executor,
+dashboard, CLI, streaming worker) sees it, and a restart finds it. While engaged, approvals are
+refused (:mod:`execution.orders.desk`), and the risk engine vetoes every entry (its
+``kill_switch`` check); exits still go, since they reduce risk.
+
+Automatic triggers (:func:`automatic_trigger`): the daily loss limit, a stale feed while the
+market is open, an expired broker session, a burst of rejections, repeated exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from data_contracts.enums import AlertSeverity
+from data_contracts.errors import ContractError
+from execution.audit import AuditKind
+from execution.orders.executor import Executor, Submission
+from execution.orders.reconcile import reconcile
+from execution.risk import AccountState, circuit_breaker
+from execution.store.oms import KillSwitchState, OrderPurpose
+
+__all__ = ["REARM_CONFIRMATION", "KillReport", "automatic_trigger", "engage", "rearm"]
+
+REARM_CONFIRMATION: Final = "REARM"
+
+
+@dataclass(frozen=True, slots=True)
+class KillReport:
+    """What firing the kill switch did."""
+
+    state: KillSwitchState
+    cancelled: tuple[str, ...]
+    exits: tuple[Submission, ...]
+
+    @property
+    def flat(self) -> bool:
+        return all(submission.accepted for submission in self.exits)
+
+
+def engage(executor: Executor, actor: str, reason: str) -> KillReport:
+    """Engage (or re-fire) the kill switch: record it, cancel our working orders, and close every
+    open position — ours, and any the broker reports — with protected LIMIT orders."""
+    ctx = executor.context
+    now = ctx.clock.now()
+    if not ctx.oms.kill_switch().engaged:
+        ctx.oms.record_kill_switch(True, now, actor, reason)
+    ctx.record(
+        AuditKind.KILL_SWITCH, "kill_switch", {"action": "engage", "reason": reason}, actor=actor
+    )
+    ctx.alert("kill_switch", AlertSeverity.CRITICAL, "Kill switch engaged", f"{actor}: {reason}")
+    executor.process_updates()
+    executor.poll_orders()  # what already filled is not cancelled, it is flattened below
+    cancelled = executor.cancel_open_orders()
+    executor.poll_orders()
+    reconcile(executor)  # the book takes the broker's positions, so every one gets closed
+    exits = []
+    book = executor.account.positions()
+    for (token, product), quantity in ((k, p.quantity) for k, p in book.items() if not p.is_flat):
+        subject = f"kill:{now.strftime('%Y%m%dT%H%M%S%f')}:{token}:{product.value}"
+        exits.append(
+            executor.flatten(token, product, subject_id=subject, purpose=OrderPurpose.FLATTEN)
+        )
+        if quantity and not exits[-1].accepted:
+            ctx.alert(
+                f"flatten_failed:{token}",
+                AlertSeverity.CRITICAL,
+                "Kill switch could not close a position",
+                f"{token} {product.value} qty {quantity}: {'; '.join(exits[-1].reasons)}",
+            )
+    return KillReport(ctx.oms.kill_switch(), tuple(cancelled), tuple(exits))
+
+
+def rearm(executor: Executor, actor: str, confirmation: str) -> KillSwitchState:
+    """Re-arm after a kill: needs the typed confirmation ``REARM``."""
+    ctx = executor.context
+    if confirmation != REARM_CONFIRMATION:
+        rule = f"must be the typed word {REARM_CONFIRMATION!r} to re-arm the kill switch"
+        raise ContractError("kill_switch", "confirmation", confirmation, rule)
+    state = ctx.oms.kill_switch()
+    if not state.engaged:
+        return state
+    ctx.oms.record_kill_switch(False, ctx.clock.now(), actor, "re-armed")
+    ctx.record(AuditKind.KILL_SWITCH, "kill_switch", {"action": "rearm"}, actor=actor)
+    ctx.alert("kill_switch_rearmed", AlertSeverity.WARNING, "Kill switch re-armed", actor)
+    return ctx.oms.kill_switch()
+
+
+def automatic_trigger(
+    executor: Executor, state: AccountState, *, feed_silent_for: float | None
+) -> str | None:
+    """Why the kill switch must fire now (None: it need not). ``feed_silent_for``: seconds since
+    the streaming worker's last metrics while the market is open (None when unknown/closed)."""
+    ctx = executor.context
+    settings = ctx.settings
+    breakers = {c.name: c for c in circuit_breaker(state, settings.limits, ctx.calendar)}
+    daily = breakers.get("daily_loss")
+    if daily is not None and not daily.passed:
+        return daily.detail
+    if not state.session_valid:
+        return "broker session expired or invalid"
+    if feed_silent_for is not None and feed_silent_for > settings.stale_feed.total_seconds():
+        return f"market feed silent for {feed_silent_for:.0f} s"
+    rejections = executor.rejections_in_window()
+    if rejections >= settings.rejection_burst:
+        minutes = settings.rejection_window.total_seconds() / 60
+        return f"{rejections} order rejections within {minutes:g} min"
+    if state.exceptions_last_minute > settings.limits.max_exceptions_per_minute:
+        return f"{state.exceptions_last_minute} broker exceptions in the last minute"
+    return None

@@ -1,0 +1,75 @@
+"""The executor's loop: what ``kitepilot execute`` (or a thread of ``kitepilot stream``) runs.
+
+Each turn: order updates from the WebSocket; approvals made in other processes; exits the exit
+monitor stored; then, on their own intervals, polling of working orders, the fill timeout,
+reconciliation and the automatic kill-switch triggers. A restart begins with reconciliation, so
+an order sent just before a crash is found by its tag, never sent again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from execution.orders.executor import Executor
+from execution.orders.kill_switch import automatic_trigger, engage
+from execution.orders.reconcile import reconcile
+from execution.store.oms import Finding
+
+__all__ = ["ExecutionService"]
+
+
+@dataclass(slots=True)
+class ExecutionService:
+    executor: Executor
+    actor: str = "executor"
+    _last_poll: datetime | None = None
+    _last_reconcile: datetime | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    def start(self) -> list[Finding]:
+        """Reconcile before anything else (a restart resolves what was in flight)."""
+        self._last_reconcile = self.executor.context.clock.now()
+        found = reconcile(self.executor)
+        self.findings += found
+        return found
+
+    def run_once(self) -> None:
+        executor, ctx = self.executor, self.executor.context
+        executor.process_updates()
+        executor.submit_approved()
+        executor.submit_exits()
+        now = ctx.clock.now()
+        if self._last_poll is None or now - self._last_poll >= ctx.settings.poll_interval:
+            self._last_poll = now
+            executor.poll_orders()
+            executor.cancel_stale()
+        if now - (self._last_reconcile or now) >= ctx.settings.reconcile_interval:
+            self._last_reconcile = now
+            self.findings += reconcile(executor)
+        self._check_triggers()
+
+    def _check_triggers(self) -> None:
+        executor, ctx = self.executor, self.executor.context
+        if ctx.oms.kill_switch().engaged:
+            return
+        state = executor.account.state()
+        reason = automatic_trigger(executor, state, feed_silent_for=self._feed_silence())
+        if reason is not None:
+            engage(executor, "auto", reason)
+
+    def _feed_silence(self) -> float | None:
+        """Seconds since the streaming workers last reported, while the market is open."""
+        ctx = self.executor.context
+        now = ctx.clock.now()
+        if not ctx.calendar.is_open(now):
+            return None
+        latest = ctx.store.latest_metric_time()
+        return None if latest is None else (now - latest).total_seconds()
+
+    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
+        self.start()
+        while not stop.is_set():
+            self.run_once()
+            stop.wait(interval)
