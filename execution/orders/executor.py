@@ -353,8 +353,9 @@ class Executor:
             if self.record_event(event, "ws"):
                 applied += 1
                 filled = filled or event.filled_quantity > 0
-        if filled:
-            self.sync_fills()
+        added = self.sync_fills() if filled else 0
+        if applied or added:
+            self.advance_trades()
         return applied
 
     def poll_orders(self) -> int:
@@ -373,7 +374,8 @@ class Executor:
             event = by_tag.get(record.client_tag)
             if event is not None and self.record_event(event, "poll"):
                 changed += 1
-        self.sync_fills()
+        if self.sync_fills() or changed:
+            self.advance_trades()
         return changed
 
     def sync_fills(self) -> int:
@@ -393,8 +395,6 @@ class Executor:
             if record is None:
                 continue  # not ours: reconciliation records it as a finding
             added += self.store_fill(fill, record)
-        if added:
-            self.advance_trades()
         return added
 
     def store_fill(self, fill: Fill, record: OrderRecord | None) -> int:

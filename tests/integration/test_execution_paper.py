@@ -14,6 +14,7 @@ import pytest
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import ManualClock
 from data_contracts.enums import ChargeSegment, Exchange, ExitReason, Product, ProposalStatus, Side
+from data_contracts.errors import ContractError
 from data_contracts.ids import ProposalId, StrategyId
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.pricegrid import round_for_side
@@ -22,6 +23,7 @@ from execution.orders.context import ExecutorSettings, OmsContext
 from execution.orders.desk import DecisionDesk
 from execution.orders.executor import Executor
 from execution.orders.intents import entry_intents
+from execution.orders.kill_switch import engage
 from execution.orders.positions import pnl_by_symbol_day
 from execution.orders.service import ExecutionService
 from execution.orders.tags import client_tag
@@ -192,3 +194,46 @@ def test_executor_killed_between_send_and_acknowledgement_reconciles_to_one_orde
 
     assert desk.orders_at_broker("p-crash") == 1
     assert desk.executor.account.position_quantity(INFY, Product.MIS) == 3
+
+
+def test_partial_fill_past_the_timeout_is_cancelled_and_the_trade_opens_with_what_filled(
+    desk: Desk,
+) -> None:
+    desk.paper.fault(1, "partial_fill")
+    proposal = desk.propose("p-partial", quantity=10)
+
+    desk.approve(proposal)
+    desk.executor.poll_orders()
+    (working,) = OmsStore.of(desk.store).orders(open_only=True)
+    desk.clock.advance(desk.executor.context.settings.fill_timeout)
+    cancelled = desk.executor.cancel_stale()
+    desk.executor.poll_orders()
+
+    assert cancelled == [working.client_tag.value]
+    (record,) = OmsStore.of(desk.store).orders(subject_id="p-partial")
+    assert record.is_final
+    assert desk.orders_at_broker("p-partial") == 1
+    (trade,) = desk.store.open_trades()
+    assert trade.quantity == 5
+    assert desk.executor.account.position_quantity(INFY, Product.MIS) == 5
+
+
+def test_kill_switch_against_the_paper_exchange_leaves_it_flat_and_halted(desk: Desk) -> None:
+    held = desk.propose("p-held")
+    desk.approve(held)
+    desk.executor.poll_orders()
+    desk.paper.fault(1, "partial_fill")  # counted from now: the next placement works on
+    working = desk.propose("p-working", quantity=10)
+    desk.approve(working)
+
+    report = engage(desk.executor, "operator", "drill")
+    desk.executor.poll_orders()
+
+    assert report.cancelled == (client_tag("p-working", 0).value,)
+    assert all(submission.accepted for submission in report.exits)
+    broker_positions = [p for p in desk.paper.broker.positions() if p.quantity]
+    assert broker_positions == []
+    assert OmsStore.of(desk.store).orders(open_only=True) == []
+    blocked = desk.propose("p-after-kill")
+    with pytest.raises(ContractError, match="kill switch is engaged"):
+        DecisionDesk(desk.store, desk.clock).approve(blocked.proposal_id, "operator")
