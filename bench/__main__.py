@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import backtest as backtest_bench
+from bench import execution as execution_bench
 from bench import paper_exchange as paper_exchange_bench
 from bench import streaming as streaming_bench
 from bench import training as training_bench
@@ -121,11 +122,13 @@ def main() -> None:
     # Issue #4: the backtest against vectorbt and backtrader, one fold against raw xgb.train.
     # Issue #5: the paper exchange's order acknowledgements and ticker fan-out.
     # Issue #6: the streaming worker's replay throughput, tick->proposal latency, scoring burst.
+    # Issue #7: approval -> order request.
     benches = (
         ("backtest", backtest_bench.main),
         ("training", training_bench.main),
         ("paper_exchange", paper_exchange_bench.main),
         ("streaming", streaming_bench.main),
+        ("execution", execution_bench.main),
     )
     failed = [name for name, bench in benches if bench() != 0]
     if failed:

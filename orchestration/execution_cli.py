@@ -108,7 +108,7 @@ def build_executor(
         symbols={t: (i.exchange.value, i.tradingsymbol) for t, i in instruments.items()},
     )
     context = OmsContext(
-        store=SqlStore.open(config.storage.database_url),
+        store=SqlStore.open(config.storage.database_url, background_checkpoints=True),
         broker=broker,
         instruments=instruments,
         calendar=calendar,

@@ -83,9 +83,8 @@ class Executor:
         """Risk-check an approved proposal now and send its orders if accepted (once)."""
         ctx = self.context
         subject = proposal.proposal_id.value
-        existing = ctx.oms.orders(subject_id=subject)
-        if existing:  # sent (or claimed) already: never again
-            return Submission(subject, True, (), tuple(existing))
+        if ctx.oms.has_orders(subject):  # sent (or claimed) already: never again
+            return Submission(subject, True, (), tuple(ctx.oms.orders(subject_id=subject)))
         instrument = self._instrument(proposal.instrument_token)
         state = self.account.state(fresh_prices=(proposal.instrument_token,))
         verdict = check_entry(

@@ -45,6 +45,7 @@ class ExecutionService:
             self._last_poll = now
             executor.poll_orders()
             executor.cancel_stale()
+            ctx.store.checkpoint()  # the store's WAL, copied back off the approval path
         if now - (self._last_reconcile or now) >= ctx.settings.reconcile_interval:
             self._last_reconcile = now
             self.findings += reconcile(executor)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import types
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from functools import cache
+from functools import cache, partial
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from data_contracts.errors import ContractError
@@ -97,73 +98,125 @@ def _plain(value: object) -> Any:
     raise ContractError("codec", "value", value, "must be a storable field value")
 
 
+Converter = Callable[[str, str, object], object]
+"""Turns a JSON value into a field's declared type: ``(owner, field name, raw) -> value``."""
+
+
 @cache
-def _hints(kind: type) -> dict[str, Any]:
-    return get_type_hints(kind)
+def _layout(kind: type) -> tuple[frozenset[str], tuple[tuple[str, Converter, bool], ...]]:
+    """``kind``'s field names, and per field its converter and whether a payload must have it
+    (built once per type: decoding is on every store read)."""
+    hints = get_type_hints(kind)
+    fields = dataclasses.fields(kind)
+    layout = tuple(
+        (
+            f.name,
+            _converter(hints[f.name]),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in fields
+    )
+    return frozenset(f.name for f in fields), layout
 
 
 def _object(kind: type, data: object) -> object:
     owner = kind.__name__
     if not isinstance(data, dict):
         raise ContractError(owner, "payload", data, "must be a JSON object")
-    fields = {f.name: f for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ContractError(owner, unknown[0], data[unknown[0]], f"is not a field of {owner}")
-    hints = _hints(kind)
+    names, layout = _layout(kind)
+    if not names.issuperset(data):
+        unknown = sorted(set(data) - names)[0]
+        raise ContractError(owner, unknown, data[unknown], f"is not a field of {owner}")
     values: dict[str, object] = {}
-    for name, field in fields.items():
-        if name not in data:
-            if (
-                field.default is dataclasses.MISSING
-                and field.default_factory is dataclasses.MISSING
-            ):
-                raise ContractError(owner, name, None, "is missing from the stored payload")
-            continue
-        values[name] = _value(owner, name, hints[name], data[name])
+    for name, convert, required in layout:
+        if name in data:
+            values[name] = convert(owner, name, data[name])
+        elif required:
+            raise ContractError(owner, name, None, "is missing from the stored payload")
     return kind(**values)
 
 
-def _value(owner: str, name: str, hint: Any, raw: object) -> object:  # noqa: C901 - one branch per kind
-    """``raw`` (from JSON) converted to the declared type ``hint`` of field ``name``."""
+@cache
+def _converter(hint: Any) -> Converter:
+    """The converter of the declared type ``hint`` (cached: one per type)."""
     supertype = getattr(hint, "__supertype__", None)  # a NewType such as InstrumentToken
     if supertype is not None:
-        return _value(owner, name, supertype, raw)
+        return _converter(supertype)
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
-        options = [arg for arg in get_args(hint) if arg is not type(None)]
+        return _optional(hint)
+    if origin is tuple:
+        return _tuple_of(_converter(get_args(hint)[0]))
+    if hint in _NESTED:
+        return partial(_nested, hint)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return partial(_enum, hint)
+    if hint in _ID_TYPES:
+        return partial(_id, hint)
+    if hint is datetime:
+        return _datetime
+    if hint is float:
+        return _float
+    if hint in (int, str):
+        return partial(_exact, hint)
+    return partial(_unknown, hint)
+
+
+def _optional(hint: Any) -> Converter:
+    options = [arg for arg in get_args(hint) if arg is not type(None)]
+    nullable = len(options) < len(get_args(hint))
+    inner = _converter(options[0])
+
+    def convert(owner: str, name: str, raw: object) -> object:
         if raw is None:
-            if len(options) < len(get_args(hint)):
+            if nullable:
                 return None
             raise ContractError(owner, name, raw, "must not be null")
-        return _value(owner, name, options[0], raw)
-    if origin is tuple:
+        return inner(owner, name, raw)
+
+    return convert
+
+
+def _tuple_of(item: Converter) -> Converter:
+    def convert(owner: str, name: str, raw: object) -> object:
         if not isinstance(raw, list):
             raise ContractError(owner, name, raw, "must be a JSON array")
-        item = get_args(hint)[0]
-        return tuple(_value(owner, name, item, element) for element in raw)
-    if hint in _NESTED:
-        return _object(hint, raw)
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        try:
-            return hint(raw)
-        except ValueError:
-            values = ", ".join(str(member.value) for member in hint)
-            raise ContractError(owner, name, raw, f"must be one of {values}") from None
-    if hint in _ID_TYPES:
-        if not isinstance(raw, str):
-            raise ContractError(owner, name, raw, "must be a string id")
-        return hint(raw)
-    if hint is datetime:
-        return _datetime(owner, name, raw)
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise ContractError(owner, name, raw, "must be a number")
-        return float(raw)
-    if hint in (int, str):
-        if isinstance(raw, bool) or not isinstance(raw, hint):
-            raise ContractError(owner, name, raw, f"must be a JSON {hint.__name__}")
-        return raw
+        return tuple(item(owner, name, element) for element in raw)
+
+    return convert
+
+
+def _nested(kind: type, owner: str, name: str, raw: object) -> object:
+    return _object(kind, raw)
+
+
+def _enum(kind: type[Enum], owner: str, name: str, raw: object) -> object:
+    try:
+        return kind(raw)
+    except ValueError:
+        values = ", ".join(str(member.value) for member in kind)
+        raise ContractError(owner, name, raw, f"must be one of {values}") from None
+
+
+def _id(kind: type, owner: str, name: str, raw: object) -> object:
+    if not isinstance(raw, str):
+        raise ContractError(owner, name, raw, "must be a string id")
+    return kind(raw)
+
+
+def _float(owner: str, name: str, raw: object) -> object:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ContractError(owner, name, raw, "must be a number")
+    return float(raw)
+
+
+def _exact(kind: type, owner: str, name: str, raw: object) -> object:
+    if isinstance(raw, bool) or not isinstance(raw, kind):
+        raise ContractError(owner, name, raw, f"must be a JSON {kind.__name__}")
+    return raw
+
+
+def _unknown(hint: Any, owner: str, name: str, raw: object) -> object:
     raise ContractError(owner, name, raw, f"has a type the codec does not know ({hint!r})")
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, bindparam, func, select
 
 from data_contracts.enums import OrderStatus, Product
 from data_contracts.errors import ContractError
@@ -50,6 +50,44 @@ __all__ = [
 
 _OWNER: Final = "OmsStore"
 _FINAL: Final = tuple(status.value for status in OrderStatus if status.is_final)
+
+
+def _orders_with_latest_event(*conditions: Any) -> Any:
+    """Orders and the payload of each one's latest event (a correlated look-up on the (tag, id)
+    index), oldest first. Built once per use at import: statement construction is a large part
+    of a small query's cost."""
+    later = order_events.alias("later")
+    latest_id = (
+        select(func.max(later.c.id))
+        .where(later.c.client_tag == orders.c.client_tag)
+        .scalar_subquery()
+    )
+    return (
+        select(orders, order_events.c.payload.label("event"))
+        .select_from(orders)
+        .outerjoin(order_events, order_events.c.id == latest_id)
+        .where(*conditions)
+        .order_by(orders.c.created_at, orders.c.client_tag)
+    )
+
+
+_FINAL_TAGS: Final = select(order_events.c.client_tag).where(order_events.c.status.in_(_FINAL))
+# One pass over the final events, not a look-up per order.
+_OPEN_ORDERS: Final = _orders_with_latest_event(orders.c.client_tag.not_in(_FINAL_TAGS))
+_ORDERS_OF_SUBJECT: Final = _orders_with_latest_event(
+    orders.c.subject_id == bindparam("subject_id")
+)
+_ORDER_BY_TAG: Final = _orders_with_latest_event(orders.c.client_tag == bindparam("client_tag"))
+_ALL_ORDERS: Final = _orders_with_latest_event()
+_ANY_ORDER_OF_SUBJECT: Final = (
+    select(orders.c.client_tag).where(orders.c.subject_id == bindparam("subject_id")).limit(1)
+)
+
+
+_INSERT_VERDICT: Final = risk_verdicts.insert()
+_LATEST_KILL_SWITCH: Final = (
+    select(kill_switch_events).order_by(kill_switch_events.c.id.desc()).limit(1)
+)
 
 
 class OrderPurpose(StrEnum):
@@ -172,7 +210,7 @@ class OmsStore:
             "payload": json.dumps(payload, sort_keys=True, allow_nan=False),
         }
         with write_transaction(self._engine) as connection:
-            connection.execute(risk_verdicts.insert().values(row))
+            connection.execute(_INSERT_VERDICT, row)
 
     def verdicts(self, subject_id: str | None = None) -> Sequence[StoredVerdict]:
         """Verdicts of one subject (or all), oldest first."""
@@ -224,16 +262,11 @@ class OmsStore:
             "payload": codec.encode(intent),
         }
         with write_transaction(self._engine) as connection:
-            if connection.execute(
-                select(orders.c.client_tag).where(
-                    orders.c.subject_id == subject_id, orders.c.slice_index == slice_index
-                )
-            ).first():
-                return False
+            # DO NOTHING on either unique key: the tag, or (subject, slice) under another tag.
             return insert_new(connection, orders, row)
 
     def order(self, tag: ClientTag) -> OrderRecord | None:
-        found = self._orders(orders.c.client_tag == tag.value)
+        found = self._orders(_ORDER_BY_TAG, {"client_tag": tag.value})
         return found[0] if found else None
 
     def orders(
@@ -243,17 +276,29 @@ class OmsStore:
         purpose: OrderPurpose | None = None,
         open_only: bool = False,
     ) -> Sequence[OrderRecord]:
-        """Claimed orders, oldest first; ``open_only`` keeps in-flight and non-final ones."""
-        conditions: list[Any] = []
-        if subject_id is not None:
-            conditions.append(orders.c.subject_id == subject_id)
-        if purpose is not None:
-            conditions.append(orders.c.purpose == OrderPurpose(purpose).value)
+        """Claimed orders, oldest first; ``open_only`` keeps in-flight and non-final ones.
+
+        The open orders (few, and asked for on every approval) come from one prebuilt statement
+        and are filtered here; the subject's from another.
+        """
         if open_only:
-            conditions.append(
-                or_(order_events.c.status.is_(None), order_events.c.status.not_in(_FINAL))
-            )
-        return self._orders(*conditions)
+            found = self._orders(_OPEN_ORDERS, {})
+        elif subject_id is not None:
+            found = self._orders(_ORDERS_OF_SUBJECT, {"subject_id": subject_id})
+        else:
+            found = self._orders(_ALL_ORDERS, {})
+        return [
+            record
+            for record in found
+            if (subject_id is None or record.subject_id == subject_id)
+            and (purpose is None or record.purpose is OrderPurpose(purpose))
+        ]
+
+    def has_orders(self, subject_id: str) -> bool:
+        """Whether any order of ``subject_id`` was claimed (sent or about to be)."""
+        with self._engine.connect() as connection:
+            found = connection.execute(_ANY_ORDER_OF_SUBJECT, {"subject_id": subject_id})
+            return found.first() is not None
 
     def record_order_event(self, event: OrderEvent, source: str) -> bool:
         """Append ``event`` unless it tells nothing new (same order id, status, filled quantity
@@ -301,23 +346,9 @@ class OmsStore:
             rows = connection.execute(query).all()
         return [(codec.decode(OrderEvent, payload), source) for payload, source in rows]
 
-    def _orders(self, *conditions: Any) -> list[OrderRecord]:
-        """Orders with their latest event (a correlated look-up on the (tag, id) index)."""
-        later = order_events.alias("later")
-        latest_id = (
-            select(func.max(later.c.id))
-            .where(later.c.client_tag == orders.c.client_tag)
-            .scalar_subquery()
-        )
-        joined = (
-            select(orders, order_events.c.payload.label("event"))
-            .select_from(orders)
-            .outerjoin(order_events, order_events.c.id == latest_id)
-            .where(*conditions)
-            .order_by(orders.c.created_at, orders.c.client_tag)
-        )
+    def _orders(self, statement: Any, parameters: Mapping[str, object]) -> list[OrderRecord]:
         with self._engine.connect() as connection:
-            rows = connection.execute(joined).mappings().all()
+            rows = connection.execute(statement, parameters).mappings().all()
         return [
             OrderRecord(
                 intent=codec.decode(OrderIntent, row["payload"]),
@@ -435,9 +466,8 @@ class OmsStore:
 
     def kill_switch(self) -> KillSwitchState:
         """The latest kill-switch event (disengaged if there never was one)."""
-        query = select(kill_switch_events).order_by(kill_switch_events.c.id.desc()).limit(1)
         with self._engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
+            row = connection.execute(_LATEST_KILL_SWITCH).mappings().first()
         if row is None:
             return KillSwitchState(engaged=False)
         return KillSwitchState(bool(row["engaged"]), row["ts_event"], row["actor"], row["reason"])

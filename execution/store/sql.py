@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -34,7 +35,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Table, create_engine, event, func, select, text
+from sqlalchemy import Table, bindparam, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -124,13 +125,18 @@ class SqlStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str) -> SqlStore:
+    def open(cls, url: str, *, background_checkpoints: bool = False) -> SqlStore:
         """Open (creating if needed) the database at ``url`` and migrate it to the latest schema.
 
         ``sqlite:///var/kitepilot.db`` (the parent folder is created), ``sqlite://`` in memory (one
         shared connection: tests only) or ``postgresql+psycopg://user:pass@host/db``.
+
+        ``background_checkpoints`` (SQLite): this store's commits never copy the WAL back into
+        the database (SQLite does that inside whichever commit crosses 1,000 pages, a pause of
+        several milliseconds); the owner calls :meth:`checkpoint` off its latency-critical path
+        instead — the executor does, in its loop.
         """
-        engine = _create_engine(make_url(url))
+        engine = _create_engine(make_url(url), background_checkpoints)
         try:
             _migrate(engine)
         except BaseException:
@@ -148,6 +154,13 @@ class SqlStore:
         """The SQLAlchemy engine (read-only queries for reports and diagnostics; write through
         the methods, which keep the tables append-only)."""
         return self._engine
+
+    def checkpoint(self) -> None:
+        """Copy the SQLite WAL into the database now, without waiting for readers (a no-op on
+        PostgreSQL)."""
+        if self._engine.dialect.name == "sqlite":
+            with self._engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (the head after :meth:`open`)."""
@@ -200,9 +213,10 @@ class SqlStore:
 
     def get(self, proposal_id: ProposalId) -> Proposal | None:
         _check_id(proposal_id)
-        query = select(proposals.c.payload).where(proposals.c.proposal_id == proposal_id.value)
         with self._engine.connect() as connection:
-            payload = connection.execute(query).scalar_one_or_none()
+            payload = connection.execute(
+                _PAYLOAD_OF, {"pid": proposal_id.value}
+            ).scalar_one_or_none()
         return None if payload is None else codec.decode(Proposal, payload)
 
     def pending(self, now: datetime) -> Sequence[Proposal]:
@@ -246,9 +260,7 @@ class SqlStore:
         instance_of(_OWNER, "decision", decision, Decision)
         pid = decision.proposal_id.value
         with self._write() as connection:
-            expires_at = connection.execute(
-                select(proposals.c.expires_at).where(proposals.c.proposal_id == pid)
-            ).scalar_one_or_none()
+            expires_at = connection.execute(_EXPIRES_AT, {"pid": pid}).scalar_one_or_none()
             if expires_at is None:
                 raise ContractError("Decision", "proposal_id", pid, "must name a stored proposal")
             _refuse_second_decision(connection, decision)
@@ -500,7 +512,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def _create_engine(url: URL) -> Engine:
+def _create_engine(url: URL, background_checkpoints: bool = False) -> Engine:
     backend = url.get_backend_name()
     if backend == "postgresql":
         return create_engine(url, pool_pre_ping=True)
@@ -515,11 +527,11 @@ def _create_engine(url: URL) -> Engine:
         if not url.query.get("uri"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
-    _sqlite_transactions(engine)
+    _sqlite_transactions(engine, background_checkpoints)
     return engine
 
 
-def _sqlite_transactions(engine: Engine) -> None:
+def _sqlite_transactions(engine: Engine, background_checkpoints: bool) -> None:
     """Pragmas on every connection, and SQLAlchemy (not the sqlite3 module) emitting BEGIN.
 
     sqlite3's own transaction handling runs DDL outside transactions and always begins DEFERRED;
@@ -532,6 +544,8 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(f"PRAGMA {pragma}")
+        if background_checkpoints:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -566,11 +580,16 @@ def insert_new(connection: Connection, table: Table, row: Mapping[str, Any]) -> 
     The answer comes from ``RETURNING`` (a row back: inserted), not ``rowcount``, which
     psycopg reports as -1 for this statement under SQLAlchemy 2.1.
     """
+    statement = _insert_if_new(connection.dialect.name, table)
+    return connection.execute(statement, dict(row)).first() is not None
+
+
+@cache
+def _insert_if_new(dialect: str, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING <key>``, built once per table."""
     key = next(iter(table.primary_key.columns))
-    statement = (
-        _dialect_insert(connection, table).values(row).on_conflict_do_nothing().returning(key)
-    )
-    return connection.execute(statement).first() is not None
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert.on_conflict_do_nothing().returning(key)
 
 
 def _upsert(connection: Connection, table: Table, row: Mapping[str, Any], key: str) -> Any:
@@ -589,9 +608,13 @@ def _append_status(
     detail: str,
 ) -> None:
     connection.execute(
-        proposal_events.insert().values(
-            proposal_id=proposal_id.value, status=status.value, ts_event=ts_event, detail=detail
-        )
+        _INSERT_STATUS,
+        {
+            "proposal_id": proposal_id.value,
+            "status": status.value,
+            "ts_event": ts_event,
+            "detail": detail,
+        },
     )
 
 
@@ -605,26 +628,39 @@ def _latest_event_id() -> Any:
     )
 
 
+# Prebuilt: on the approval path, building a statement costs as much as running it.
+_PAYLOAD_OF: Final = select(proposals.c.payload).where(proposals.c.proposal_id == bindparam("pid"))
+_INSERT_STATUS: Final = proposal_events.insert()
+_LATEST_STATUS: Final = (
+    select(proposal_events.c.status)
+    .where(proposal_events.c.proposal_id == bindparam("pid"))
+    .order_by(proposal_events.c.id.desc())
+    .limit(1)
+)
+_EXPIRES_AT: Final = select(proposals.c.expires_at).where(
+    proposals.c.proposal_id == bindparam("pid")
+)
+_DECISION_OF: Final = select(decisions.c.decision_id, decisions.c.verdict).where(
+    decisions.c.proposal_id == bindparam("pid")
+)
+_DECIDED_BY_ID: Final = select(decisions.c.proposal_id).where(
+    decisions.c.decision_id == bindparam("did")
+)
+
+
 def _latest_status(connection: Connection, proposal_id: str) -> ProposalStatus | None:
-    status = connection.execute(
-        select(proposal_events.c.status)
-        .where(proposal_events.c.proposal_id == proposal_id)
-        .order_by(proposal_events.c.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    status = connection.execute(_LATEST_STATUS, {"pid": proposal_id}).scalar_one_or_none()
     return None if status is None else ProposalStatus(status)
 
 
 def _refuse_second_decision(connection: Connection, decision: Decision) -> None:
     pid = decision.proposal_id.value
-    earlier = connection.execute(
-        select(decisions.c.decision_id, decisions.c.verdict).where(decisions.c.proposal_id == pid)
-    ).first()
+    earlier = connection.execute(_DECISION_OF, {"pid": pid}).first()
     if earlier is not None:
         rule = f"must not be decided already (decision {earlier[0]}: {earlier[1]})"
         raise ContractError("Decision", "proposal_id", pid, rule)
     reused = connection.execute(
-        select(decisions.c.proposal_id).where(decisions.c.decision_id == decision.decision_id.value)
+        _DECIDED_BY_ID, {"did": decision.decision_id.value}
     ).scalar_one_or_none()
     if reused is not None:
         rule = f"must be a new decision id, it decided {reused} already"

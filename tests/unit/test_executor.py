@@ -58,7 +58,7 @@ LIMITS = RiskLimits(
 )
 
 
-def _ce_instrument() -> Instrument:
+def ce_instrument() -> Instrument:
     return Instrument(
         instrument_token=CE,
         exchange_token=CE // 256,
@@ -88,7 +88,7 @@ class World:
         context = OmsContext(
             store=self.store,
             broker=self.broker,
-            instruments={CE: _ce_instrument()},
+            instruments={CE: ce_instrument()},
             calendar=NseCalendar.default(),
             clock=self.clock,
             settings=ExecutorSettings(limits=LIMITS, retry_backoff_seconds=0.0),

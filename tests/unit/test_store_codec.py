@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_contracts.enums import Exchange, Product, ProposalOrigin, Side
+from data_contracts.enums import Exchange, OrderStatus, OrderType, Product, ProposalOrigin, Side
 from data_contracts.errors import ContractError
 from data_contracts.feed import DeadLetter
 from data_contracts.ids import InstrumentToken, ProposalId, StrategyId
@@ -111,6 +111,12 @@ def _types(value: Stored) -> list[type]:
         factories.open_trade(),
         factories.dead_letter(),
         factories.dead_letter(instrument_token=None, ts_event=None, detail=""),
+        factories.order_intent(),
+        factories.order_intent(order_type=OrderType.MARKET, price=None, market_protection=-1.0),
+        factories.order_event(),
+        factories.order_event(order_id=None, status=OrderStatus.REJECTED, status_message="x"),
+        factories.fill(),
+        factories.fill(client_tag=None),
     ],
     ids=lambda value: type(value).__name__,
 )
@@ -203,7 +209,7 @@ def test_codec_decode_bad_payload_raises_contract_error_naming_field(
 
 def test_codec_encode_of_an_unstored_type_raises_contract_error() -> None:
     with pytest.raises(ContractError) as raised:
-        encode(factories.fill())  # type: ignore[arg-type]  # the wrong type is the point
+        encode(factories.position())  # type: ignore[arg-type]  # the wrong type is the point
 
     assert raised.value.field == "value"
 
