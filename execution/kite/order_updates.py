@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypedDict, cast
 
-from kiteconnect import KiteTicker
 from twisted.internet import reactor
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python import threadable
@@ -31,14 +30,13 @@ from data_contracts.ports import Clock
 from data_contracts.trading import OrderEvent
 from data_contracts.validation import non_empty
 from execution.kite.orders import client_tag_of, parse_order
+from execution.kite.ticker import RECONNECT_MAX_TRIES, reconnecting_ticker
 
 __all__ = ["OrderUpdateFeed", "OrderUpdateStats"]
 
 log = logging.getLogger(__name__)
 
 _OWNER: Final = "OrderUpdateFeed"
-_RECONNECT_MAX_TRIES: Final = 300  # the client's maximum (reference §3.5)
-_RECONNECT_MAX_DELAY: Final = 30
 _in_reactor_thread = cast(Callable[[], bool], threadable.isInIOThread)
 
 
@@ -113,14 +111,7 @@ class OrderUpdateFeed:
         with self._lock:
             if self._ticker is not None or self._closed:
                 raise ContractError(_OWNER, "start", None, "may be called once, before close()")
-            ticker = KiteTicker(
-                self._api_key,
-                self._access_token,
-                root=self._root,
-                reconnect=True,
-                reconnect_max_tries=_RECONNECT_MAX_TRIES,
-                reconnect_max_delay=_RECONNECT_MAX_DELAY,
-            )
+            ticker = reconnecting_ticker(self._api_key, self._access_token, self._root)
             ticker.on_connect = self._on_connect
             ticker.on_close = self._on_close
             ticker.on_order_update = self._on_order_update
@@ -160,7 +151,7 @@ class OrderUpdateFeed:
         log.info("order updates: connection closed (%s %s)", code, reason)
 
     def _on_noreconnect(self, _ws: Any) -> None:
-        log.error("order updates: gave up reconnecting after %d tries", _RECONNECT_MAX_TRIES)
+        log.error("order updates: gave up reconnecting after %d tries", RECONNECT_MAX_TRIES)
 
     def _on_order_update(self, _ws: Any, data: object) -> None:
         event = self._convert(data)

@@ -42,7 +42,14 @@ from data_contracts.timeutil import require_aware
 from data_contracts.validation import integer, non_empty, positive
 from execution.kite.ticks import TickParser
 
-__all__ = ["MAX_TOKENS_PER_CONNECTION", "TICKER_MODES", "FeedStats", "TickerFeed"]
+__all__ = [
+    "MAX_TOKENS_PER_CONNECTION",
+    "RECONNECT_MAX_TRIES",
+    "TICKER_MODES",
+    "FeedStats",
+    "TickerFeed",
+    "reconnecting_ticker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +59,23 @@ TICKER_MODES: Final = frozenset({"ltp", "quote", "full"})
 MAX_TOKENS_PER_CONNECTION: Final = 3000
 # The client's bounds (reference §3.5): at most 300 tries; the delay grows to at most this many
 # seconds. 300 tries at 30 s cover two and a half hours of outage.
-_RECONNECT_MAX_TRIES: Final = 300
+RECONNECT_MAX_TRIES: Final = 300  # the client's maximum (reference §3.5)
 _RECONNECT_MAX_DELAY: Final = 30
+
+
+def reconnecting_ticker(api_key: str, access_token: str, root: str | None) -> Any:
+    """A ``KiteTicker`` that reconnects on its own (backing off up to 30 s, 300 tries, the
+    client's maximum); ``root`` points it at the paper exchange."""
+    return KiteTicker(
+        api_key,
+        access_token,
+        root=root,
+        reconnect=True,
+        reconnect_max_tries=RECONNECT_MAX_TRIES,
+        reconnect_max_delay=_RECONNECT_MAX_DELAY,
+    )
+
+
 # True on the reactor's thread (Twisted's function is untyped).
 _in_reactor_thread = cast(Callable[[], bool], threadable.isInIOThread)
 
@@ -182,14 +204,7 @@ class TickerFeed:
         with self._lock:
             if self._ticker is not None or self._closed:
                 raise ContractError(_OWNER, "start", None, "may be called once, before close()")
-            ticker = KiteTicker(
-                self._api_key,
-                self._access_token,
-                root=self._root,
-                reconnect=True,
-                reconnect_max_tries=_RECONNECT_MAX_TRIES,
-                reconnect_max_delay=_RECONNECT_MAX_DELAY,
-            )
+            ticker = reconnecting_ticker(self._api_key, self._access_token, self._root)
             ticker.on_connect = self._on_connect
             ticker.on_ticks = self._on_ticks
             ticker.on_close = self._on_close
@@ -296,7 +311,7 @@ class TickerFeed:
     def _on_noreconnect(self, _ws: Any) -> None:
         with self._lock:
             self._gave_up = True
-        log.error("ticker feed: gave up reconnecting after %d tries", _RECONNECT_MAX_TRIES)
+        log.error("ticker feed: gave up reconnecting after %d tries", RECONNECT_MAX_TRIES)
 
     def _drop_connection(self) -> None:
         with self._lock:

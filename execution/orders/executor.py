@@ -27,8 +27,6 @@ from typing import Final
 
 from data_contracts.enums import (
     AlertSeverity,
-    ChargeSegment,
-    InstrumentType,
     OrderStatus,
     Product,
     ProposalStatus,
@@ -46,6 +44,7 @@ from execution.kite.broker import (
     OrderRejected,
     SessionExpired,
 )
+from execution.kite.orders import fill_charges
 from execution.orders.account import AccountBook
 from execution.orders.context import OmsContext
 from execution.orders.intents import entry_intents, exit_intents, flatten_intents
@@ -413,13 +412,15 @@ class Executor:
         return 1
 
     def _with_charges(self, fill: Fill) -> Fill:
-        if fill.charges > 0:
-            return fill
+        """The fill with its charges, priced here when the broker adapter did not."""
         instrument = self.context.instruments.get(fill.instrument_token)
-        segment = _segment(fill.product, instrument)
+        if fill.charges > 0 or instrument is None:
+            return fill
         day = fill.ts_event.astimezone(IST).date()
-        charges = self.context.charges.leg(segment, fill.side, fill.price, fill.quantity, day)
-        return replace(fill, charges=float(charges.total))
+        charges = fill_charges(
+            self.context.charges, instrument.exchange, instrument.tradingsymbol, fill, day
+        )
+        return replace(fill, charges=charges)
 
     def record_event(self, event: OrderEvent, source: str) -> bool:
         ctx = self.context
@@ -600,12 +601,3 @@ def _verdict_payload(verdict: RiskVerdict) -> dict[str, object]:
             for check in verdict.checks
         ],
     }
-
-
-def _segment(product: Product, instrument: Instrument | None) -> ChargeSegment:
-    kind = instrument.instrument_type if instrument is not None else InstrumentType.EQ
-    if kind.is_option:
-        return ChargeSegment.OPTIONS
-    if kind is InstrumentType.FUT:
-        return ChargeSegment.FUTURES
-    return ChargeSegment.DELIVERY if product is Product.CNC else ChargeSegment.INTRADAY

@@ -33,25 +33,8 @@ def entry_intents(
 ) -> tuple[OrderIntent, ...]:
     """The LIMIT orders of an approved proposal, at its limit price (already on the grid, with
     the fill model's buffer through the decision price)."""
-    return tuple(
-        OrderIntent(
-            client_tag=client_tag(proposal.proposal_id.value, index),
-            proposal_id=proposal.proposal_id,
-            instrument_token=proposal.instrument_token,
-            exchange=proposal.exchange,
-            tradingsymbol=proposal.tradingsymbol,
-            side=proposal.side,
-            quantity=quantity,
-            lot_size=proposal.lot_size,
-            tick_size=proposal.tick_size,
-            order_type=OrderType.LIMIT,
-            product=proposal.product,
-            ts_init=ts_init,
-            price=proposal.limit_price,
-        )
-        for index, quantity in enumerate(
-            slices_of(proposal.quantity, proposal.lot_size, freeze_quantity)
-        )
+    return _limit_orders(
+        proposal.proposal_id, proposal, proposal.quantity, freeze_quantity, ts_init
     )
 
 
@@ -59,25 +42,35 @@ def exit_intents(
     exit_proposal: ExitProposal, freeze_quantity: int | None, ts_init: datetime
 ) -> tuple[OrderIntent, ...]:
     """The protected LIMIT orders closing a trade (the exit monitor priced them)."""
+    return _limit_orders(
+        exit_proposal.exit_id, exit_proposal, exit_proposal.quantity, freeze_quantity, ts_init
+    )
+
+
+def _limit_orders(
+    subject: ProposalId,
+    order: Proposal | ExitProposal,
+    quantity: int,
+    freeze_quantity: int | None,
+    ts_init: datetime,
+) -> tuple[OrderIntent, ...]:
     return tuple(
         OrderIntent(
-            client_tag=client_tag(exit_proposal.exit_id.value, index),
-            proposal_id=exit_proposal.exit_id,
-            instrument_token=exit_proposal.instrument_token,
-            exchange=exit_proposal.exchange,
-            tradingsymbol=exit_proposal.tradingsymbol,
-            side=exit_proposal.side,
-            quantity=quantity,
-            lot_size=exit_proposal.lot_size,
-            tick_size=exit_proposal.tick_size,
+            client_tag=client_tag(subject.value, index),
+            proposal_id=subject,
+            instrument_token=order.instrument_token,
+            exchange=order.exchange,
+            tradingsymbol=order.tradingsymbol,
+            side=order.side,
+            quantity=child,
+            lot_size=order.lot_size,
+            tick_size=order.tick_size,
             order_type=OrderType.LIMIT,
-            product=exit_proposal.product,
+            product=order.product,
             ts_init=ts_init,
-            price=exit_proposal.limit_price,
+            price=order.limit_price,
         )
-        for index, quantity in enumerate(
-            slices_of(exit_proposal.quantity, exit_proposal.lot_size, freeze_quantity)
-        )
+        for index, child in enumerate(slices_of(quantity, order.lot_size, freeze_quantity))
     )
 
 
