@@ -8,8 +8,8 @@ moment ``kiteconnect`` would start the HTTP request. Timed: ``DecisionDesk.appro
 checked, the decision recorded) + ``Executor.submit_entry`` (account snapshot from the store, the
 risk engine, the verdict stored, the order claimed) up to that call. Each order is cancelled and
 polled before the next approval, and the WAL checkpointed as the executor's loop does (not
-timed), so the store grows as in a day of trading without exposure building up to a veto. ``python -m bench.execution [N]`` (default 1,000 approvals,
-``KITEPILOT_BENCH_APPROVALS``).
+timed), so the store grows as in a day of trading without exposure building up to a veto.
+``python -m bench.execution [N]`` (default 1,000 approvals, ``KITEPILOT_BENCH_APPROVALS``).
 """
 
 from __future__ import annotations

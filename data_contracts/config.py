@@ -153,7 +153,6 @@ class KiteConfig(_Section):
 
 
 class ExecutionConfig(_Section):
-    market_protection_pct: Annotated[float, Field(gt=0, le=100)]
     exit_buffer_pct: Annotated[float, Field(gt=0, le=20)]
     max_send_attempts: Annotated[int, Field(ge=1, le=10)]
     reconcile_seconds: Seconds

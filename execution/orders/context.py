@@ -107,5 +107,7 @@ class OmsContext:
             )
 
     def alert(self, key: str, severity: AlertSeverity, title: str, body: str) -> None:
+        """Raise an alert on the configured channels, and keep it in the audit log."""
+        self.record(AuditKind.ALERT, key, {"severity": severity, "title": title, "body": body})
         if self.alerter is not None:
             self.alerter.raise_alert(Alert(key, severity, title, body, self.clock.now()))

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from data_contracts.charges import ChargesModel
-from data_contracts.clock import ManualClock
+from data_contracts.clock import ManualClock, SystemClock
 from data_contracts.enums import ChargeSegment, Exchange, ExitReason, Product, ProposalStatus, Side
 from data_contracts.errors import ContractError
 from data_contracts.ids import ProposalId, StrategyId
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.pricegrid import round_for_side
 from data_contracts.trading import ExitProposal, Proposal
+from execution.kite.order_updates import OrderUpdateFeed
 from execution.orders.context import ExecutorSettings, OmsContext
 from execution.orders.desk import DecisionDesk
 from execution.orders.executor import Executor
@@ -29,7 +30,7 @@ from execution.orders.service import ExecutionService
 from execution.orders.tags import client_tag
 from execution.store import OmsStore, OrderPurpose, SqlStore
 from tests import factories
-from tests.integration.test_kite_broker import DAY, INFY, Paper
+from tests.integration.test_kite_broker import API_KEY, DAY, INFY, Paper, wait_until
 from tests.integration.test_kite_broker import paper as paper  # the fixture, re-exported
 from tests.unit.test_executor import LIMITS
 
@@ -237,3 +238,34 @@ def test_kill_switch_against_the_paper_exchange_leaves_it_flat_and_halted(desk: 
     blocked = desk.propose("p-after-kill")
     with pytest.raises(ContractError, match="kill switch is engaged"):
         DecisionDesk(desk.store, desk.clock).approve(blocked.proposal_id, "operator")
+
+
+def test_order_updates_over_the_websocket_drive_the_order_and_the_trade_without_polling(
+    desk: Desk,
+) -> None:
+    feed = OrderUpdateFeed(
+        API_KEY,
+        desk.paper.access_token,
+        desk.paper.running.ticker_url,
+        SystemClock(),
+        desk.executor.on_order_update,
+    )
+    feed.start()
+    try:
+        wait_until(lambda: feed.connected, "the order feed to connect")
+        proposal = desk.propose("p-ws")
+        desk.approve(proposal)
+        wait_until(
+            lambda: (
+                desk.executor.process_updates() >= 0
+                and desk.store.status(proposal.proposal_id) is ProposalStatus.FILLED
+            ),
+            "the WebSocket's COMPLETE to open the trade",
+        )
+    finally:
+        feed.close()
+
+    (record,) = OmsStore.of(desk.store).orders(subject_id="p-ws")
+    sources = [source for _, source in OmsStore.of(desk.store).order_events(record.client_tag)]
+    assert "ws" in sources
+    assert "poll" not in sources
