@@ -95,7 +95,6 @@ from models.live import (
     Output,
     decide,
 )
-from models.live.window import CandleWindow
 from models.training.model import feature_matrix
 from orchestration.stream_setup import (
     FeedKind,
@@ -130,7 +129,7 @@ BURST_CALLS: Final = 50  # scorer.score of the 3,000 rows, best and p99 of these
 # Equities closing in the same minute of one shard (the batched decision path), and minutes timed.
 ROUND_SIZES: Final = "1,15,100,500,2000"
 ROUND_MINUTES: Final = 3
-PER_KEY_FEATURE_SAMPLE: Final = 60  # windows built one at a time (the flow's path)
+PER_KEY_FEATURE_SAMPLE: Final = 60  # feature states updated one at a time (the flow's path)
 EPOCH: Final = timedelta(seconds=5)  # run_flow's default epoch interval
 PROFILE_TOP: Final = 20
 COLUMNS_LATENCY: Final = (
@@ -350,9 +349,10 @@ CANDLE_PIECES: Final[tuple[Piece, ...]] = (
     ("models/live/processor.py", "decide", "decide (the bars a batch closed)"),
     ("models/live/processor.py", "_exits", "  _exits (the instrument's open trades, SQL)"),
     ("models/live/processor.py", "_window", "  _window (append; first bar: history prefill)"),
-    ("models/live/window.py", "latest_features", "  features: CandleWindow.latest_features"),
-    ("models/live/window.py", "frame", "    window -> DataFrame"),
-    ("models/features/definition.py", "latest", "    FeatureSet.latest (484-bar build)"),
+    ("models/live/processor.py", "_features_row", "  features: the bar's feature row"),
+    ("models/features/definition.py", "update", "    FeatureState.update (one kernel call)"),
+    ("models/features/definition.py", "extend", "    FeatureState.extend (history prefill)"),
+    ("models/live/processor.py", "_feature_frame", "  feature rows -> one DataFrame a round"),
     ("models/live/champion.py", "scorer", "  ChampionScorer.scorer"),
     ("models/registry/adapter.py", "champion", "    alias re-checks: MlflowRegistry.champion()"),
     ("models/live/strategy.py", "equity", "  strategy: LiveStrategy.equity (all of it)"),
@@ -752,19 +752,21 @@ def run_burst(world: World, instruments: int, calls: int) -> float:
     add(f"features: FeatureSet.latest of {instruments:,} windows, 1 call", build_times, instruments)
 
     sample = min(PER_KEY_FEATURE_SAMPLE, instruments)
-    windows = []
-    for (token,), part in candles.group_by("instrument_token", maintain_order=True):
-        window = CandleWindow(int(token), size)
-        window.prefill(part)
-        windows.append(window)
-        if len(windows) == sample:
+    states = []
+    for _, part in candles.group_by("instrument_token", maintain_order=True):
+        last = part.row(-1, named=True)
+        bar = (last["ts_event"], last["high"], last["low"], last["close"], float(last["volume"]))
+        states.append((features.stream_state(part.head(size - 1)), bar))
+        if len(states) == sample:
             break
     one_by_one = []
-    for window in windows:
+    for state, bar in states:
         started = time.perf_counter()
-        window.latest_features(features)
+        state.update(*bar)
         one_by_one.append(time.perf_counter() - started)
-    add(f"features: one window at a time (the flow's path), {sample} of them", one_by_one, 1)
+    add(
+        f"features: FeatureState.update, one bar (the flow's path), {sample} of them", one_by_one, 1
+    )
 
     batch_times = []
     for _ in range(calls):
@@ -793,8 +795,9 @@ def run_burst(world: World, instruments: int, calls: int) -> float:
     p99 = float(np.percentile(np.asarray(batch_times) * 1e3, 99))
     console.print(
         f"burst: {instruments:,} rows one at a time take {sum(single_times):.2f} s in all "
-        f"({sum(single_times) / best:,.0f}x the batched call); the flow's per-key features for "
-        f"{instruments:,} windows ≈ {float(np.median(one_by_one)) * instruments:.1f} s "
+        f"({sum(single_times) / best:,.0f}x the batched call); the flow's per-key feature "
+        f"updates for {instruments:,} instruments ≈ "
+        f"{float(np.median(one_by_one)) * instruments * 1e3:.1f} ms "
         f"(median x {instruments:,}) against {min(build_times):.2f} s in one call"
     )
     console.print(

@@ -1,4 +1,5 @@
-"""The one feature definition: candle features (TA-Lib-exact indicators) and option features.
+"""The one feature definition: candle features (TA-Lib-exact indicators, one compiled kernel for
+batch and streaming) and option features.
 
 See ``docs/features.md`` for every column, the warm-up and the version hash.
 """
@@ -6,6 +7,7 @@ See ``docs/features.md`` for every column, the warm-up and the version hash.
 from models.features.definition import (
     CANDLE_FEATURES,
     FeatureSet,
+    FeatureState,
     history_start,
     settle_bars,
     trading_days_to_expiry,
@@ -24,6 +26,7 @@ __all__ = [
     "OPTION_FEATURES",
     "CandleFeatureParams",
     "FeatureSet",
+    "FeatureState",
     "OptionFeatureParams",
     "OptionFeatureSet",
     "history_start",

@@ -1,7 +1,8 @@
-"""The one definition of the candle feature set: polars expressions, a warm-up and a version.
+"""The one definition of the candle feature set: a compiled kernel, a warm-up and a version.
 
-Batch (the ``features`` table) and streaming (one bounded window per instrument per closed
-candle) call the same :meth:`FeatureSet.build`; see ``docs/features.md`` for every column.
+Batch (:meth:`FeatureSet.build`, the ``features`` table) and streaming (:class:`FeatureState`,
+one O(1) update per instrument per closed candle) run the same kernel,
+:func:`models.features.kernels.advance`; see ``docs/features.md`` for every column.
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.nse_session import REGULAR_OPEN
+from data_contracts.timeutil import require_aware
 from data_contracts.validation import integer, non_empty
-from models.features.indicators import classic_indicators
+from models.features import kernels
+from models.features.indicators import instrument_starts, kernel_bars
 from models.features.params import CandleFeatureParams
 
 __all__ = [
@@ -31,6 +36,7 @@ __all__ = [
     "SLICE_ROWS",
     "CandleFeatureParams",
     "FeatureSet",
+    "FeatureState",
     "history_start",
     "settle_bars",
     "trading_days_to_expiry",
@@ -39,7 +45,7 @@ __all__ = [
 
 # Bump when the meaning of any feature changes without a parameter changing (a formula, a fix):
 # the version hash then changes, so a model trained on the old meaning refuses the new one.
-FEATURE_CODE_VERSION: Final = 1
+FEATURE_CODE_VERSION: Final = 2  # 2: the compiled kernel (TA-Lib's arithmetic, two-pass std)
 # A recursion started from a different seed differs from the full-history value by at most this
 # fraction of its initial gap after `warmup_bars` (see settle_bars); the warm-up test holds to 1e-9.
 SETTLE_TOLERANCE: Final = 1e-12
@@ -58,9 +64,12 @@ _MINUTES_PER_DAY: Final = 1440
 # IST is a fixed UTC+05:30 (no daylight saving since 1945), so local minutes and days are integer
 # arithmetic on the UTC epoch, far cheaper than a time-zone conversion per row.
 _IST_OFFSET_MINUTES: Final = 330
-_OPEN_MINUTE: Final = REGULAR_OPEN.hour * 60 + REGULAR_OPEN.minute
-_EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
 _EPOCH: Final = dt.date(1970, 1, 1)
+_EPOCH_UTC: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
+_NO_OUTPUT: Final = np.empty((0, 0))
+_Stamp = TypeVar("_Stamp", int, npt.NDArray[np.int64])
+_ONE_INSTRUMENT: Final = np.array([0, 1], dtype=np.int64)
 # Rows computed at a time (whole instruments; see FeatureSet.build).
 SLICE_ROWS: Final = 100_000
 
@@ -96,7 +105,9 @@ class FeatureSet:
     ts_event, feature_version, <columns>``; the first ``warmup_bars`` rows of each instrument are
     warm-up (some features null or not yet settled) and :meth:`drop_warmup` removes them. Every
     later row is finite, and equal (to 1e-9 of its scale) to what a window of only the last
-    ``warmup_bars + 1`` bars gives, which is what streaming computes (:meth:`latest`).
+    ``warmup_bars + 1`` bars gives (:meth:`latest`). Streaming carries a :class:`FeatureState`
+    per instrument (:meth:`stream_state`): its row for a bar is, bit for bit, :meth:`build`'s row
+    for that bar over the bars the state has folded in.
     """
 
     name: str = "candles"
@@ -105,6 +116,8 @@ class FeatureSet:
     columns: tuple[str, ...] = field(init=False)
     warmup_bars: int = field(init=False)
     version: str = field(init=False)
+    _kernel: npt.NDArray[np.float64] = field(init=False, compare=False, repr=False)
+    _expiry: _ExpiryDays = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         non_empty("FeatureSet", "name", self.name)
@@ -132,6 +145,9 @@ class FeatureSet:
         object.__setattr__(self, "columns", columns)
         object.__setattr__(self, "warmup_bars", _warmup_bars(p))
         object.__setattr__(self, "version", version_hash(self.name, columns, asdict(p)))
+        open_minute = REGULAR_OPEN.hour * 60 + REGULAR_OPEN.minute
+        object.__setattr__(self, "_kernel", kernels.kernel_params(p, open_minute))
+        object.__setattr__(self, "_expiry", _ExpiryDays(self.calendar))
 
     def build(self, candles: pl.DataFrame, *, slice_rows: int = SLICE_ROWS) -> pl.DataFrame:
         """Features for every bar, warm-up rows included (see :meth:`drop_warmup`).
@@ -142,42 +158,36 @@ class FeatureSet:
         ``slice_rows`` rows at a time (a speed and memory knob; the result does not depend on it).
         """
         integer("FeatureSet", "slice_rows", slice_rows, minimum=1)
-        p = self.params
-        frame = _ist_minutes(_prepared(candles))
-        c = pl.col
-        band = c("bb_upper") - c("bb_lower")
-        features = (
-            c("close") / c("ema_fast") - 1.0,
-            c("close") / c("ema_slow") - 1.0,
-            c("macd") / c("close"),
-            c("macd_signal") / c("close"),
-            c("macd_hist") / c("close"),
-            c("rsi"),
-            c("adx"),
-            _ratio(c("close") - c("bb_lower"), band, 0.5),
-            _ratio(c("close") - c("zscore_mean"), c("zscore_std"), 0.0),
-            c("roc"),
-            c("atr") / c("close"),
-            c("stddev") / c("close"),
-            c("log_return_std") * math.sqrt(p.bars_per_year),
-            _ratio(c("volume"), c("volume_mean"), 1.0),
-            _ratio(c("volume") - c("volume_mean"), c("volume_std"), 0.0),
-            *_time_features(frame, self.calendar),
-        )
-        named = [expr.alias(name) for expr, name in zip(features, self.columns, strict=True)]
+        frame = _prepared(candles)
+        epoch = pl.col("ts_event").dt.epoch("us")
+        first, last = frame.select(epoch.min().alias("first"), epoch.max().alias("last")).row(0)
+        expiry = self._expiry.table(_ist_day(first or 0), _ist_day(last or 0))
         version = pl.lit(self.version, dtype=pl.String).alias("feature_version")
 
-        # Instruments are independent, so whole instruments are computed a slice at a time: the
-        # working set stays in cache (instead of faulting in fresh pages for every intermediate
-        # column of a 20 M-row frame), and a slice of one instrument needs no grouping.
         def compute(part: pl.DataFrame) -> pl.DataFrame:
-            return classic_indicators(part, p).select(*KEY_COLUMNS, version, *named)
+            minutes = _ist_minute(part["ts_event"].dt.epoch("us").to_numpy())
+            starts = instrument_starts(part[_BY].to_numpy())
+            states, rings = kernels.fresh_state(self.params, len(starts) - 1)
+            out = np.empty((kernels.FEATURES, part.height))
+            kernels.advance(
+                kernel_bars(part, minutes),
+                starts,
+                self._kernel,
+                *expiry,
+                states,
+                rings,
+                _NO_OUTPUT,
+                out,
+            )
+            values = (pl.Series(n, out[k], nan_to_null=True) for k, n in enumerate(self.columns))
+            return part.select(*KEY_COLUMNS, version).with_columns(*values)
 
+        # Instruments are independent, so whole instruments are computed a slice at a time, in
+        # threads (the kernel releases the GIL): the working set stays in cache and both cores
+        # are busy.
         slices = _instrument_slices(frame, slice_rows)
         if len(slices) == 1:
             return compute(slices[0])
-        # Slices are independent: keep every core busy, also between a slice's stages (polars
-        # releases the GIL while it computes).
         with ThreadPoolExecutor(max_workers=pl.thread_pool_size()) as pool:
             return pl.concat(pool.map(compute, slices), rechunk=False)
 
@@ -189,11 +199,153 @@ class FeatureSet:
     def latest(self, window: pl.DataFrame) -> pl.DataFrame:
         """The feature row of each instrument's last bar, for instruments past their warm-up.
 
-        This is the streaming call: ``window`` holds each instrument's last ``warmup_bars + 1``
-        (or more) candles; an instrument with fewer has no row yet.
+        ``window`` holds each instrument's last ``warmup_bars + 1`` (or more) candles; an
+        instrument with fewer has no row yet. (Streaming carries a :class:`FeatureState` instead
+        of rebuilding a window per bar.)
         """
         built = self.drop_warmup(self.build(window))
         return built.group_by(_BY, maintain_order=True).tail(1)
+
+    def stream_state(self, window: pl.DataFrame | None = None) -> FeatureState:
+        """A :class:`FeatureState` that has folded in ``window``: one instrument's candles (any
+        order), e.g. its last ``warmup_bars + 1`` from history; None or empty: a fresh state."""
+        state = FeatureState(self)
+        if window is not None and window.height:
+            state.extend(window)
+        return state
+
+
+class FeatureState:
+    """One instrument's candle features carried from bar to bar: the streaming side of the one
+    definition.
+
+    It holds the kernel's state (a float64 vector and ring buffers, see
+    ``models/features/kernels.py``): :meth:`update` folds one closed bar in — O(1), one kernel
+    call — and returns the bar's feature row, bit for bit :meth:`FeatureSet.build`'s row for that
+    bar over the same bars. The row is part of the feature contract once :attr:`ready` (past the
+    warm-up); before that it has NaN or unsettled values. Plain numpy data: it pickles.
+    """
+
+    __slots__ = ("_bars", "_features", "_last_us", "_out", "_rings", "_states")
+
+    def __init__(self, feature_set: FeatureSet) -> None:
+        self._features = feature_set
+        self._states, self._rings = kernels.fresh_state(feature_set.params, 1)
+        self._bars = np.zeros((kernels.BARS, 1))
+        self._out = np.full((kernels.FEATURES, 1), np.nan)
+        self._last_us: int | None = None
+
+    @property
+    def feature_set(self) -> FeatureSet:
+        return self._features
+
+    @property
+    def rows(self) -> int:
+        """Bars folded in so far."""
+        return int(self._states[0, kernels.S_ROWS])
+
+    @property
+    def ready(self) -> bool:
+        """Past the warm-up: the last row is a feature row of the contract."""
+        return self.rows > self._features.warmup_bars
+
+    @property
+    def last_event_us(self) -> int | None:
+        """The last bar's ``ts_event`` in microseconds since the epoch (None before any bar)."""
+        return self._last_us
+
+    @property
+    def row(self) -> npt.NDArray[np.float64] | None:
+        """The last bar's feature row (``feature_set.columns`` order) once :attr:`ready`."""
+        return self._out[:, 0].copy() if self.ready else None
+
+    def update(
+        self, ts_event: dt.datetime, high: float, low: float, close: float, volume: float
+    ) -> npt.NDArray[np.float64]:
+        """Fold in the bar closing at ``ts_event`` (after the last one); its feature row."""
+        stamp = (require_aware("FeatureState", "ts_event", ts_event) - _EPOCH_UTC) // _MICROSECOND
+        if self._last_us is not None and stamp <= self._last_us:
+            raise ContractError(
+                "FeatureState", "ts_event", ts_event, "must be after the last bar folded in"
+            )
+        minute = _ist_minute(stamp)
+        day = minute // _MINUTES_PER_DAY
+        bars = self._bars
+        bars[:, 0] = (high, low, close, volume, minute)
+        kernels.advance(
+            bars,
+            _ONE_INSTRUMENT,
+            self._features._kernel,
+            *self._features._expiry.table(day, day),
+            self._states,
+            self._rings,
+            _NO_OUTPUT,
+            self._out,
+        )
+        self._last_us = stamp
+        return self._out[:, 0].copy()
+
+    def extend(self, candles: pl.DataFrame) -> int:
+        """Fold in one instrument's candles (any order, all after the last bar); how many."""
+        frame = _prepared(candles)
+        if not frame.height:
+            return 0
+        tokens = frame[_BY]
+        if tokens[0] != tokens[-1]:
+            raise ContractError(
+                "FeatureState", "candles", tokens.unique().to_list(), "must be one instrument"
+            )
+        stamps = frame["ts_event"].dt.epoch("us").to_numpy()
+        if self._last_us is not None and stamps[0] <= self._last_us:
+            raise ContractError(
+                "FeatureState", "candles", int(stamps[0]), "must be after the last bar folded in"
+            )
+        minutes = _ist_minute(stamps)
+        expiry = self._features._expiry.table(
+            int(minutes[0]) // _MINUTES_PER_DAY, int(minutes[-1]) // _MINUTES_PER_DAY
+        )
+        out = np.empty((kernels.FEATURES, frame.height))
+        kernels.advance(
+            kernel_bars(frame, minutes),
+            np.array([0, frame.height], dtype=np.int64),
+            self._features._kernel,
+            *expiry,
+            self._states,
+            self._rings,
+            _NO_OUTPUT,
+            out,
+        )
+        self._out[:, 0] = out[:, -1]
+        self._last_us = int(stamps[-1])
+        return frame.height
+
+
+class _ExpiryDays:
+    """Trading days to the next NIFTY weekly expiry by IST epoch day: the table the kernel's time
+    features read, ``(first day, values)``. Each day is looked up in the calendar once; the table
+    grows to cover the days asked for (a new day of streaming extends it by one)."""
+
+    __slots__ = ("_calendar", "_span")
+
+    def __init__(self, calendar: NseCalendar) -> None:
+        self._calendar = calendar
+        self._span: tuple[int, npt.NDArray[np.float64]] = (0, np.empty(0))
+
+    def table(self, first: int, last: int) -> tuple[int, npt.NDArray[np.float64]]:
+        have, values = self._span
+        end = have + len(values)
+        if values.size and have <= first and last < end:
+            return self._span
+        low, high = (min(first, have), max(last, end - 1)) if values.size else (first, last)
+        table = np.empty(high - low + 1)
+        for day in range(low, high + 1):
+            if have <= day < end:
+                table[day - low] = values[day - have]
+            else:
+                date = _EPOCH + dt.timedelta(days=day)
+                table[day - low] = trading_days_to_expiry(self._calendar, date)
+        self._span = (low, table)
+        return self._span
 
 
 def _instrument_slices(frame: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
@@ -214,11 +366,6 @@ def _instrument_slices(frame: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
             slices.append(frame.slice(begin, start - begin))
             begin = start
     return slices
-
-
-def _ratio(numerator: pl.Expr, denominator: pl.Expr, flat: float) -> pl.Expr:
-    """``numerator / denominator``, or ``flat`` where the denominator is 0 (a flat window)."""
-    return pl.when(denominator > 0.0).then(numerator / denominator).otherwise(flat)
 
 
 def _warmup_bars(p: CandleFeatureParams) -> int:
@@ -271,36 +418,13 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(*KEY_COLUMNS)
 
 
-def _ist_minutes(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ``_minutes``: minutes since the epoch on the IST wall clock at the bar's close."""
-    minutes = pl.col("ts_event").dt.epoch("us") // _US_PER_MINUTE + _IST_OFFSET_MINUTES
-    return frame.with_columns(minutes.alias("_minutes"))
+def _ist_minute(epoch_us: _Stamp) -> _Stamp:
+    """Minutes since the epoch on the IST wall clock (an int, or an int64 array)."""
+    return epoch_us // _US_PER_MINUTE + _IST_OFFSET_MINUTES
 
 
-def _time_features(frame: pl.DataFrame, calendar: NseCalendar) -> tuple[pl.Expr, ...]:
-    """Minutes since 09:15 IST at the bar's close, the IST weekday, trading days to expiry.
-
-    ``frame`` has ``_minutes`` (:func:`_ist_minutes`). Days to expiry is looked up per distinct
-    IST day (a few hundred a year) from the calendar, then gathered for every row.
-    """
-    minutes = pl.col("_minutes")
-    day = minutes // _MINUTES_PER_DAY
-    first, last = frame.select(day.min().alias("first"), day.max().alias("last")).row(0)
-    if first is None:  # no rows
-        first, last = 0, -1
-    to_expiry = pl.Series(
-        "to_expiry",
-        [
-            float(trading_days_to_expiry(calendar, _EPOCH + dt.timedelta(days=d)))
-            for d in range(first, last + 1)
-        ],
-        dtype=pl.Float64,
-    )
-    return (
-        ((minutes % _MINUTES_PER_DAY) - _OPEN_MINUTE).cast(pl.Float64).alias("minute_of_day"),
-        ((day + _EPOCH_WEEKDAY) % 7).cast(pl.Float64).alias("day_of_week"),
-        pl.lit(to_expiry).gather(day - first).alias("days_to_expiry"),
-    )
+def _ist_day(epoch_us: int) -> int:
+    return int(_ist_minute(epoch_us)) // _MINUTES_PER_DAY
 
 
 def trading_days_to_expiry(calendar: NseCalendar, day: dt.date) -> int:

@@ -4,7 +4,8 @@ proposals and exits out. Pure logic (no Bytewax): ``streaming/`` wraps it in a k
 A *group* is an instrument and, for an underlying with options, its option contracts: the option
 ticks are keyed by their underlying, so the underlying's decision sees the live chain. Per group:
 one :class:`~models.live.candles.CandleBuilder` per instrument, a feature
-:class:`~models.live.window.CandleWindow` per decided instrument (equities, underlyings), the
+:class:`~models.live.window.CandleWindow` (the carried feature state) per decided instrument
+(equities, underlyings), the
 latest quote of each option, and the filters' memory (the F&O cool-down, the proposals still live
 for de-duplication). :class:`GroupState` is plain data, so the worker snapshots and restores it.
 
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from data_contracts.enums import Exchange, InstrumentType
@@ -28,6 +31,7 @@ from data_contracts.market import Candle, Tick
 from data_contracts.ports import TradeBook
 from data_contracts.schemas import OPTION_CHAIN_SCHEMA
 from data_contracts.trading import ExitProposal, OpenTrade, Proposal
+from models.features import FeatureSet
 from models.live.candles import CandleBuilder
 from models.live.champion import ChampionScorer
 from models.live.exits import exit_for
@@ -51,6 +55,13 @@ __all__ = [
 ]
 
 _INDEX_SEGMENT: Final = "INDICES"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_KEY_SCHEMA: Final = {
+    "instrument_token": pl.Int64,
+    "ts_event": pl.Int64,
+    "feature_version": pl.String,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,17 +203,17 @@ class GroupProcessor:
 
     # --- a closed candle (see decide) ---------------------------------------------------------
 
-    def _features_window(self, candle: Candle) -> CandleWindow | None:
-        """The window ``candle`` is decided on, or None when it is not decided on (not a decided
-        instrument, a partial bar, still warming up)."""
+    def _features_row(self, candle: Candle) -> npt.NDArray[np.float64] | None:
+        """The feature row ``candle`` is decided on, or None when it is not decided on (not a
+        decided instrument, a partial bar, still warming up)."""
         instrument = self._ctx.strategy.instrument(candle.instrument_token)
         if instrument is None or not self._decided(instrument):
             return None
         partial = self._ctx.started_at is not None and candle.ts_open < self._ctx.started_at
         window = self._window(candle, partial)
-        if partial or len(window) <= self._ctx.strategy.settings.feature_set.warmup_bars:
+        if partial or window.last_close_at != candle.ts_event:
             return None
-        return window
+        return window.latest_features()
 
     def _is_equity(self, token: int) -> bool:
         instrument = self._ctx.strategy.instrument(token)
@@ -229,8 +240,9 @@ class GroupProcessor:
             if not partial:
                 window.append(candle)
             return window
-        size = self._ctx.strategy.settings.feature_set.warmup_bars + 1
-        window = CandleWindow(token, size)
+        feature_set = self._ctx.strategy.settings.feature_set
+        size = feature_set.warmup_bars + 1
+        window = CandleWindow(token, feature_set)
         state.windows[token] = window
         history = self._ctx.history
         if history is not None:
@@ -329,6 +341,25 @@ class GroupProcessor:
         return pl.DataFrame(rows, schema=dict(OPTION_CHAIN_SCHEMA))
 
 
+def _feature_frame(
+    feature_set: FeatureSet, rows: Sequence[tuple[Candle, npt.NDArray[np.float64]]]
+) -> pl.DataFrame:
+    """The rows as the feature set's frame (``instrument_token, ts_event, feature_version,
+    <columns>``), one per candle, in order: what the strategies and the scorer read."""
+    keys = pl.DataFrame(
+        {
+            "instrument_token": [candle.instrument_token for candle, _ in rows],
+            "ts_event": [(candle.ts_event - _EPOCH) // _MICROSECOND for candle, _ in rows],
+            "feature_version": [feature_set.version] * len(rows),
+        },
+        schema=_KEY_SCHEMA,
+    )
+    values = pl.from_numpy(np.stack([row for _, row in rows]), schema=list(feature_set.columns))
+    return pl.concat([keys, values], how="horizontal").with_columns(
+        pl.col("ts_event").cast(pl.Datetime("us", "UTC"))
+    )
+
+
 def _feature_row(features: pl.DataFrame, columns: tuple[str, ...]) -> FeatureRow:
     row = features.row(0, named=True)
     return FeatureRow(
@@ -347,10 +378,10 @@ def decide(closed: Sequence[Closed]) -> list[Output]:
     """Exits, features, scores and proposals for bars closed by any groups of one worker, in
     as few model and feature calls as possible.
 
-    The bars are taken in rounds — each instrument's first bar, then its second, … — so every
-    bar's features come from its own window, exactly as if it were decided alone (the result
-    does not depend on how the bars were batched). Within a round, one feature build covers every
-    window and one model call every row a model scores.
+    The bars are taken in rounds — each instrument's first bar, then its second, … — and each
+    bar's features are one update of its instrument's carried feature state, in time order,
+    exactly as if it were decided alone (the result does not depend on how the bars were
+    batched). Within a round, one model call covers every row a model scores.
     """
     if not closed:
         return []
@@ -382,15 +413,14 @@ def _decide_round(
 ) -> list[Output]:
     strategy = ctx.strategy
     feature_set = strategy.settings.feature_set
-    ready = [(p, c, now, w) for p, c, now in round_ if (w := p._features_window(c)) is not None]
+    ready = [(p, c, now, r) for p, c, now in round_ if (r := p._features_row(c)) is not None]
     if not ready:
         return []
-    features = feature_set.latest(pl.concat([window.frame() for *_, window in ready]))
-    row_of = {token: n for n, token in enumerate(features["instrument_token"].to_list())}
+    features = _feature_frame(feature_set, [(candle, row) for _, candle, _, row in ready])
     out: list[Output] = []
     equities: list[tuple[GroupProcessor, Candle, datetime, pl.DataFrame]] = []
-    for processor, candle, now, _ in ready:
-        row = features.slice(row_of[candle.instrument_token], 1)
+    for n, (processor, candle, now, _) in enumerate(ready):
+        row = features.slice(n, 1)
         if ctx.emit_features:
             out.append(_feature_row(row, feature_set.columns))
         if processor._is_equity(candle.instrument_token):
