@@ -32,7 +32,7 @@ from data_contracts.enums import (
     ProposalStatus,
 )
 from data_contracts.errors import ContractError
-from data_contracts.ids import ProposalId
+from data_contracts.ids import ClientTag, ProposalId
 from data_contracts.instruments import Instrument
 from data_contracts.timeutil import IST
 from data_contracts.trading import ExitProposal, Fill, OpenTrade, OrderEvent, OrderIntent, Proposal
@@ -75,6 +75,7 @@ class Executor:
         self._sleep = sleep
         self._updates: queue.SimpleQueue[OrderEvent] = queue.SimpleQueue()
         self._rejections: deque[datetime] = deque()
+        self._incomplete_exits: set[str] = set()
 
     # -- entries -------------------------------------------------------------------------
 
@@ -209,6 +210,46 @@ class Executor:
         if not verdict.accepted:
             return Submission(subject_id, False, verdict.reasons)
         return Submission(subject_id, True, (), self._send_all(intents, subject_id, purpose, last))
+
+    # -- manual overrides (the dashboard, the CLI) ---------------------------------------
+
+    def exit_now(self, instrument_token: int, product: Product, actor: str) -> Submission:
+        """An operator's "exit now" of one position: protected LIMIT orders through the risk
+        engine's exit check, audited with who asked."""
+        now = self.context.clock.now()
+        subject = f"manual:{instrument_token}:{product.value}:{now:%Y%m%dT%H%M%S%f}"
+        self.context.record(
+            AuditKind.ORDER,
+            subject,
+            {"event": "exit_now", "product": product},
+            actor=actor,
+            instrument_token=instrument_token,
+        )
+        return self.flatten(
+            instrument_token, product, subject_id=subject, purpose=OrderPurpose.MANUAL
+        )
+
+    def cancel(self, tag: ClientTag, actor: str) -> bool:
+        """An operator's "cancel" of one working order of ours; False when it is not working."""
+        ctx = self.context
+        record = ctx.oms.order(tag)
+        order_id = record.latest.order_id if record is not None and record.latest else None
+        if record is None or record.is_final or order_id is None:
+            return False
+        ctx.record(AuditKind.ORDER, tag.value, {"event": "cancel_requested"}, actor=actor)
+        try:
+            ctx.broker.cancel_order(order_id)
+        except BrokerError as error:
+            self.account.count_exception()
+            ctx.alert(
+                f"cancel_failed:{tag.value}",
+                AlertSeverity.WARNING,
+                f"Could not cancel {record.intent.tradingsymbol}",
+                str(error),
+            )
+            return False
+        self.poll_orders()
+        return True
 
     # -- sending -------------------------------------------------------------------------
 
@@ -507,6 +548,22 @@ class Executor:
                 self._open_trade(ProposalId(subject), done)
             elif purpose is OrderPurpose.EXIT:
                 self._close_trade(subject, records, done)
+            else:  # a manual "exit now" or a kill-switch flatten
+                self._close_flattened(subject, records[0].intent, done)
+
+    def _close_flattened(self, subject: str, intent: OrderIntent, done: Sequence[Fill]) -> None:
+        """A position closed whole: its open trades are closed too (once flat)."""
+        ctx = self.context
+        token, product = intent.instrument_token, intent.product
+        if self.account.position_quantity(token, product) != 0:
+            return
+        closed_at = max(f.ts_event for f in done)
+        for trade in ctx.store.open_trades(token):
+            if trade.product is product:
+                ctx.store.close_trade(trade.proposal_id, max(closed_at, trade.opened_at))
+                ctx.store.record_status(
+                    trade.proposal_id, ProposalStatus.CLOSED, ctx.clock.now(), subject
+                )
 
     def _open_trade(self, proposal_id: ProposalId, done: Sequence[Fill]) -> None:
         ctx = self.context
@@ -553,6 +610,9 @@ class Executor:
         wanted = sum(r.intent.quantity for r in records)
         got = sum(f.quantity for f in done)
         if got < wanted:
+            if exit_id in self._incomplete_exits:
+                return
+            self._incomplete_exits.add(exit_id)
             ctx.alert(
                 f"exit_incomplete:{exit_id}",
                 AlertSeverity.CRITICAL,

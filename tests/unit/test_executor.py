@@ -310,6 +310,7 @@ def test_kill_switch_cancels_flattens_refuses_approvals_and_survives_restart(
     world.broker.fill(flatten.orders[0].client_tag.value)
     world.executor.poll_orders()
     assert world.executor.account.position_quantity(CE, Product.NRML) == 0
+    assert world.store.open_trades() == []  # the exit monitor has nothing left to exit
     world.restart()
     assert world.oms.kill_switch().engaged
     with pytest.raises(ContractError, match="kill switch is engaged"):
@@ -419,3 +420,27 @@ def test_past_the_session_expiry_entries_are_vetoed_but_exits_still_go(world: Wo
     assert not vetoed.accepted
     assert any("session" in reason for reason in vetoed.reasons)
     assert exit_submission.accepted
+
+
+def test_exit_now_closes_the_position_and_its_trade_and_cancel_stops_a_working_order(
+    world: World,
+) -> None:
+    held = world.propose()
+    world.approve(held)
+    world.broker.fill(client_tag(held.proposal_id.value, 0).value)
+    world.executor.poll_orders()
+    working = world.propose(proposal_id=ProposalId("p-working"))
+    world.approve(working)
+
+    exited = world.executor.exit_now(CE, Product.NRML, "operator")
+    world.broker.fill(exited.orders[0].client_tag.value)
+    world.executor.poll_orders()
+    cancelled = world.executor.cancel(client_tag("p-working", 0), "operator")
+    again = world.executor.cancel(client_tag("p-working", 0), "operator")
+
+    assert exited.accepted
+    assert exited.orders[0].purpose.value == "manual"
+    assert world.store.open_trades() == []
+    assert world.store.status(held.proposal_id) is ProposalStatus.CLOSED
+    assert (cancelled, again) == (True, False)
+    assert world.broker.order(client_tag("p-working", 0).value).status is OrderStatus.CANCELLED
