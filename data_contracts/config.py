@@ -223,6 +223,8 @@ class PaperExchangeConfig(_Section):
 class DashboardConfig(_Section):
     host: str
     port: Port
+    auth_token: SecretStr | None
+    refresh_seconds: Annotated[float, Field(ge=0.5, le=60)]
 
 
 class InstrumentsConfig(_Section):

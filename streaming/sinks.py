@@ -2,9 +2,10 @@
 
 Proposals and exits are idempotent on their ids (a replay after a crash writes nothing twice);
 dead letters are appended with their reason; a newly stored proposal or exit also goes to the
-audit log (when the sink has one). Scored points and feature rows are counted (and
-handed to ``observer`` when one is given: tests, benchmarks, the replay report). Each worker's
-metrics snapshot goes to the store every ``metrics_every``.
+audit log (when the sink has one). While the operator has paused new proposals, proposals are
+counted (``proposals_paused``) and not stored; exits always are. Scored points and feature rows
+are counted (and handed to ``observer`` when one is given: tests, benchmarks, the replay
+report). Each worker's metrics snapshot goes to the store every ``metrics_every``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from data_contracts.ports import Clock, FeedLog, ProposalStore
 from data_contracts.trading import ExitProposal, Proposal
 from execution.audit import AuditKind
 from execution.orders.context import AuditTrail
+from execution.store.flags import FlagState, OperatorFlag
 from models.live import FeatureRow, Output, ScoredPoint, Suppressed
 from streaming.metrics import StreamMetrics
 
@@ -31,6 +33,8 @@ Observer = Callable[[list[Output]], None]
 
 class StreamStore(ProposalStore, FeedLog, Protocol):
     """What the sink writes to (``execution.store.SqlStore`` is one)."""
+
+    def flag(self, flag: OperatorFlag) -> FlagState: ...
 
     def close(self) -> None: ...
 
@@ -68,8 +72,14 @@ class _StorePartition(StatelessSinkPartition[Output]):
         letters: list[DeadLetter] = []
         metrics = self._metrics
         now = self._clock.now()
+        # The operator's "pause new proposals", read once per batch that has any.
+        paused = any(isinstance(i, Proposal) for i in items) and (
+            self._store.flag(OperatorFlag.PROPOSALS_PAUSED).value
+        )
         for item in items:
-            if isinstance(item, Proposal | ExitProposal):
+            if paused and isinstance(item, Proposal):
+                metrics.count("proposals_paused")
+            elif isinstance(item, Proposal | ExitProposal):
                 if self._end_to_end and isinstance(item, Proposal):
                     metrics.latency((now - item.ts_init).total_seconds() * 1e6)
                 self._store_trade_proposal(item)

@@ -6,6 +6,7 @@ metrics in SQLite (WAL, the default) or PostgreSQL, one schema migrated by Alemb
 (verdicts, orders, fills, kill switch, reconciliation). See docs/store.md.
 """
 
+from execution.store.flags import FlagState, OperatorFlag
 from execution.store.oms import (
     Finding,
     KillSwitchState,
@@ -20,8 +21,10 @@ from execution.store.sql import SqlStore, StatusEvent
 
 __all__ = [
     "Finding",
+    "FlagState",
     "KillSwitchState",
     "OmsStore",
+    "OperatorFlag",
     "OrderPurpose",
     "OrderRecord",
     "PositionAdjustment",

@@ -85,6 +85,7 @@ _ANY_ORDER_OF_SUBJECT: Final = (
 
 
 _INSERT_VERDICT: Final = risk_verdicts.insert()
+
 _LATEST_KILL_SWITCH: Final = (
     select(kill_switch_events).order_by(kill_switch_events.c.id.desc()).limit(1)
 )

@@ -49,11 +49,13 @@ from data_contracts.timeutil import require_aware
 from data_contracts.trading import Decision, ExitProposal, OpenTrade, Proposal
 from data_contracts.validation import finite, instance_of, non_empty
 from execution.store import codec
+from execution.store.flags import FlagState, OperatorFlag
 from execution.store.tables import (
     dead_letters,
     decisions,
     exits,
     open_trades,
+    operator_flags,
     proposal_events,
     proposals,
     stream_metrics,
@@ -480,6 +482,32 @@ class SqlStore:
         with self._write() as connection:
             connection.execute(_upsert(connection, stream_metrics, row, key="worker"))
 
+    # -- operator flags ------------------------------------------------------------------
+
+    def set_flag(
+        self, flag: OperatorFlag, value: bool, ts_event: datetime, actor: str, reason: str = ""
+    ) -> None:
+        """Set an operator flag (appended; the latest event per flag is its state)."""
+        non_empty(_OWNER, "actor", actor)
+        row = {
+            "flag": OperatorFlag(flag).value,
+            "value": bool(value),
+            "ts_event": require_aware(_OWNER, "ts_event", ts_event),
+            "actor": actor,
+            "reason": reason,
+        }
+        with self._write() as connection:
+            connection.execute(_INSERT_FLAG, row)
+
+    def flag(self, flag: OperatorFlag) -> FlagState:
+        """The flag's latest event (off if it was never set)."""
+        flag = OperatorFlag(flag)
+        with self._engine.connect() as connection:
+            row = connection.execute(_LATEST_FLAG, {"flag": flag.value}).mappings().first()
+        if row is None:
+            return FlagState(flag, value=False)
+        return FlagState(flag, bool(row["value"]), row["ts_event"], row["actor"], row["reason"])
+
     def latest_metric_time(self) -> datetime | None:
         """When any streaming worker last reported its metrics (None: never)."""
         with self._engine.connect() as connection:
@@ -631,6 +659,13 @@ def _latest_event_id() -> Any:
 # Prebuilt: on the approval path, building a statement costs as much as running it.
 _PAYLOAD_OF: Final = select(proposals.c.payload).where(proposals.c.proposal_id == bindparam("pid"))
 _INSERT_STATUS: Final = proposal_events.insert()
+_INSERT_FLAG: Final = operator_flags.insert()
+_LATEST_FLAG: Final = (
+    select(operator_flags)
+    .where(operator_flags.c.flag == bindparam("flag"))
+    .order_by(operator_flags.c.id.desc())
+    .limit(1)
+)
 _LATEST_STATUS: Final = (
     select(proposal_events.c.status)
     .where(proposal_events.c.proposal_id == bindparam("pid"))

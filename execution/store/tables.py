@@ -40,6 +40,7 @@ __all__ = [
     "kill_switch_events",
     "metadata",
     "open_trades",
+    "operator_flags",
     "order_events",
     "orders",
     "position_adjustments",
@@ -302,4 +303,16 @@ reconciliation_findings = Table(
     Column("subject", Text(), nullable=False),
     Column("detail", Text(), nullable=False),
     Index(None, "ts_event"),
+)
+
+operator_flags = Table(
+    "operator_flags",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("flag", String(32), nullable=False),
+    Column("value", Boolean(), nullable=False),
+    Column("ts_event", UtcDateTime(), nullable=False),
+    Column("actor", Text(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Index(None, "flag", "id"),
 )

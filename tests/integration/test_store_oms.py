@@ -11,7 +11,14 @@ import pytest
 
 from data_contracts.enums import OrderStatus, Product, ProposalStatus
 from data_contracts.ids import ClientTag, ProposalId
-from execution.store import Finding, OmsStore, OrderPurpose, PositionAdjustment, SqlStore
+from execution.store import (
+    Finding,
+    OmsStore,
+    OperatorFlag,
+    OrderPurpose,
+    PositionAdjustment,
+    SqlStore,
+)
 from tests.factories import T0, fill, order_event, order_intent, proposal
 
 
@@ -145,3 +152,14 @@ def test_with_status_lists_proposals_in_the_order_they_reached_it(store: SqlStor
         "p-1",
     ]
     assert store.with_status(ProposalStatus.VETOED) == []
+
+
+def test_operator_flag_is_its_latest_event(store: SqlStore) -> None:
+    assert not store.flag(OperatorFlag.PROPOSALS_PAUSED).value
+
+    store.set_flag(OperatorFlag.PROPOSALS_PAUSED, True, T0, "asha", "lunch")
+    paused = store.flag(OperatorFlag.PROPOSALS_PAUSED)
+    store.set_flag(OperatorFlag.PROPOSALS_PAUSED, False, T0 + timedelta(hours=1), "asha")
+
+    assert (paused.value, paused.actor, paused.reason) == (True, "asha", "lunch")
+    assert not store.flag(OperatorFlag.PROPOSALS_PAUSED).value
