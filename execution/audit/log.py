@@ -89,6 +89,7 @@ class AuditKind(StrEnum):
     FILL = "fill"
     RECONCILIATION = "reconciliation"
     KILL_SWITCH = "kill_switch"
+    OPERATOR = "operator"  # an operator's switch: pause/resume new proposals
     ALERT = "alert"
     SESSION = "session"
 
