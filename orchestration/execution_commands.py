@@ -1,5 +1,6 @@
 """The execution commands of the ``kitepilot`` CLI: execute, approve, reject, positions, orders,
-kill, rearm, audit verify, login. Heavy imports are deferred so ``kitepilot --help`` stays fast."""
+kill, rearm, audit verify, dashboard, login. Heavy imports are deferred so ``kitepilot --help``
+stays fast."""
 
 from __future__ import annotations
 
@@ -217,6 +218,21 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one nested function per 
             f"[red]audit chain broken[/red]: {report.problem} ({report.file}:{report.line})"
         )
         raise typer.Exit(1)
+
+    @app.command()
+    def dashboard(
+        port: Annotated[
+            int | None, typer.Option(min=1, max=65535, help="Port (default: dashboard.port).")
+        ] = None,
+        config_file: ConfigOption = None,
+    ) -> None:
+        """The approval screen and monitoring (127.0.0.1; actions need the action token)."""
+        from orchestration.dashboard_cli import run_dashboard
+
+        try:
+            run_dashboard(_load(config_file), port=port)
+        except ContractError as error:
+            raise _fail(error) from None
 
     @app.command()
     def login(config_file: ConfigOption = None) -> None:
