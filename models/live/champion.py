@@ -1,16 +1,31 @@
-"""The champion model for the streaming worker: loaded from the registry, re-checked on a grid
-of the injected clock, hot-swapped without a restart.
+"""The champion model for the streaming worker: loaded from the registry, re-checked as the
+market clock moves on (rate-limited by wall time), hot-swapped without a restart.
 
-The alias is re-checked when the clock enters a new ``recheck`` slot (slots are whole multiples of
-``recheck`` since the epoch, so every worker process re-checks at the same market times in a
-replay). A new champion whose feature version is not the worker's is refused: the current model
-stays, and the refusal is kept in :attr:`ChampionScorer.problems` (a model must never score
-features it was not trained on).
+The alias is re-checked when the market clock (the bars' ``ts_event``) enters a *later*
+``recheck`` slot (slots are whole multiples of ``recheck`` since the epoch) **and** at least
+``min_wall_interval`` of wall time (the injected ``monotonic`` clock, seconds) has passed since the
+last look-up. Live, slots are a wall minute apart, so the wall condition never holds a look-up
+back: once a slot, as before. A fast replay runs many market minutes a wall second, and a look-up
+(a registry round trip, ~1.5 ms with MLflow's SQLite store) per market minute would be a large part
+of its time; rate-limited, a 100x replay looks up at most once a wall second.
+
+The trade-off, for replays only: look-ups no longer fall on the same market times in every worker
+process (which slot comes first after the wall interval depends on the process's speed), and a
+champion promoted during a replay is picked up within ``min_wall_interval`` of wall time — on the
+first later slot after it — rather than at the next market slot. Bars before the swap keep the old
+model's version; a swap never goes back. ``min_wall_interval=timedelta(0)`` restores one look-up
+per later slot.
+
+A new champion whose feature version is not the worker's is refused: the current model stays, and
+the refusal is kept in :attr:`ChampionScorer.problems` (a model must never score features it was
+not trained on).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
@@ -22,10 +37,17 @@ from data_contracts.ports import ModelRegistry, RegisteredModel, Scorer
 from data_contracts.timeutil import require_aware
 from data_contracts.trading import FeatureContribution
 
-__all__ = ["ChampionScorer", "ModelSwap", "top_contributions", "top_contributions_many"]
+__all__ = [
+    "DEFAULT_MIN_WALL_INTERVAL",
+    "ChampionScorer",
+    "ModelSwap",
+    "top_contributions",
+    "top_contributions_many",
+]
 
 _OWNER: Final = "ChampionScorer"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_MIN_WALL_INTERVAL: Final = timedelta(seconds=1)
 
 
 class _Explainable(Protocol):
@@ -42,18 +64,36 @@ class ModelSwap:
 
 
 class ChampionScorer:
-    """The registry's ``champion`` as a ``Scorer`` that follows the alias (thread-safe)."""
+    """The registry's ``champion`` as a ``Scorer`` that follows the alias (thread-safe).
+
+    ``recheck``: the market-time slot (> 0); ``min_wall_interval``: the least wall time between
+    two look-ups (>= 0); ``monotonic``: the wall clock in seconds (``time.monotonic``; tests inject
+    a fake).
+    """
 
     def __init__(
-        self, registry: ModelRegistry, *, feature_version: str, recheck: timedelta
+        self,
+        registry: ModelRegistry,
+        *,
+        feature_version: str,
+        recheck: timedelta,
+        min_wall_interval: timedelta = DEFAULT_MIN_WALL_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if recheck <= timedelta(0):
             raise ContractError(_OWNER, "recheck", recheck, "must be > 0")
+        if min_wall_interval < timedelta(0):
+            raise ContractError(_OWNER, "min_wall_interval", min_wall_interval, "must be >= 0")
+        if not callable(monotonic):
+            raise ContractError(_OWNER, "monotonic", monotonic, "must be callable")
         self._registry = registry
         self._feature_version = feature_version
         self._recheck = recheck
+        self._min_wall = min_wall_interval.total_seconds()
+        self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._slot: int | None = None
+        self._slot: int | None = None  # the slot of the last look-up
+        self._looked_up_at = 0.0  # the monotonic clock at the last look-up
         self._current: Scorer | None = None
         self._registered: RegisteredModel | None = None
         self.swaps: list[ModelSwap] = []
@@ -65,16 +105,21 @@ class ChampionScorer:
         return self._registered
 
     def scorer(self, now: datetime) -> Scorer | None:
-        """The model to score with at ``now`` (re-checking the alias when a new slot starts);
-        None while the registry has no usable champion."""
+        """The model to score with at ``now`` (looking the alias up when ``now`` is in a later slot
+        than the last look-up and ``min_wall_interval`` has passed since it); None while the
+        registry has no usable champion."""
         slot = (require_aware(_OWNER, "now", now) - _EPOCH) // self._recheck
         with self._lock:
             # Only a later slot re-checks: groups of one worker interleave, so market time seen
             # here steps back and forth by a bar or two; re-checking on every change of slot
-            # would query the registry at nearly every bar.
+            # would query the registry at nearly every bar. A later slot that comes too soon in
+            # wall time (a fast replay) is not remembered: the first call in a later slot than
+            # the last look-up's once the interval has passed looks up.
             if self._slot is None or slot > self._slot:
-                self._slot = slot
-                self._check(now)
+                wall = self._monotonic()
+                if self._slot is None or wall - self._looked_up_at >= self._min_wall:
+                    self._slot, self._looked_up_at = slot, wall
+                    self._check(now)
             return self._current
 
     def _check(self, now: datetime) -> None:

@@ -366,11 +366,16 @@ class MlflowRegistry:
         return {alias: str(version) for alias, version in registered.aliases.items()}
 
     def _by_alias(self, alias: str) -> RegisteredModel | None:
-        with self._session():
-            version = self._aliases().get(alias)
-        if version is None:
-            return None
-        return self._registered(self._version(version))
+        """The version ``alias`` points at, in one registry call (the streaming worker re-checks
+        the champion this way); None when the model or the alias does not exist."""
+        try:
+            with self._session():
+                version = self._client.get_model_version_by_alias(self._model_name, alias)
+        except MlflowException as exc:
+            if exc.error_code in _NOT_FOUND:
+                return None
+            raise
+        return self._registered(version)
 
     def _version(self, version: str) -> ModelVersion:
         if not isinstance(version, str) or not version.isdigit():

@@ -13,6 +13,7 @@ import shutil
 from datetime import datetime, time, timedelta
 from functools import partial
 from pathlib import Path
+from time import sleep
 from typing import Any
 
 import polars as pl
@@ -27,6 +28,7 @@ from data_contracts.trading import Proposal
 from execution.kite import TickParser
 from execution.store import SqlStore
 from models.live import EQUITY_STRATEGY, FeatureRow, ScoredPoint
+from models.live.champion import DEFAULT_MIN_WALL_INTERVAL
 from models.research import strategy_entries
 from orchestration.stream_setup import FeedKind, StreamSpec, _replay, build_stream
 from streaming.run import recovery_config, run_flow
@@ -201,6 +203,10 @@ def test_champion_swap_mid_replay_changes_the_version_of_later_proposals_only(
         if not swapped and any(isinstance(i, ScoredPoint) and i.ts_event >= swap_at for i in batch):
             registry.promote(world.v2)
             swapped.append(max(i.ts_event for i in batch if isinstance(i, ScoredPoint)))
+            # A replay re-checks the alias at most once per wall interval; waiting it out here
+            # (the sink runs on the flow's thread) makes the next later slot pick the swap up
+            # however fast this machine replays the rest of the morning.
+            sleep(DEFAULT_MIN_WALL_INTERVAL.total_seconds())
 
     run_main(build_stream(spec, observer=observe), epoch_interval=timedelta(0))
     points = sorted(collected.of(ScoredPoint), key=lambda p: p.ts_event)
