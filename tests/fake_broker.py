@@ -7,6 +7,7 @@ nothing, refuse as busy, reject. Integration tests use the real paper exchange i
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,10 +46,13 @@ class FakeBroker:
     _intents: dict[str, OrderIntent] = field(default_factory=dict)
     _fills: list[Fill] = field(default_factory=list)
     _extra_positions: list[Position] = field(default_factory=list)
+    # The dashboard's browser test drives one broker from two threads (its executor and the
+    # screen's): every method holds this lock, as a real broker serialises its own book.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- the port ------------------------------------------------------------------------
 
-    def place_order(self, intent: OrderIntent) -> OrderId:
+    def _place_order_unlocked(self, intent: OrderIntent) -> OrderId:
         action = self.script.popleft() if self.script else None
         if action == BUSY:
             raise BrokerUnavailable("HTTP 429 Too many requests", 429)
@@ -66,31 +70,31 @@ class FakeBroker:
             raise OrderOutcomeUnknown("connection closed after the request was sent")
         return order_id
 
-    def cancel_order(self, order_id: OrderId) -> None:
+    def _cancel_order_unlocked(self, order_id: OrderId) -> None:
         for tag, event in self._orders.items():
             if event.order_id == order_id and not event.is_final:
                 self._orders[tag] = replace(event, status=OrderStatus.CANCELLED)
                 self.cancelled.append(tag)
 
-    def order_by_tag(self, tag: ClientTag) -> OrderEvent | None:
+    def _order_by_tag_unlocked(self, tag: ClientTag) -> OrderEvent | None:
         if self.lookups_fail:
             raise BrokerUnavailable("connection refused")
         return self._orders.get(tag.value)
 
-    def orders(self) -> Sequence[OrderEvent]:
+    def _orders_unlocked(self) -> Sequence[OrderEvent]:
         if self.lookups_fail:
             raise BrokerUnavailable("connection refused")
         return list(self._orders.values())
 
-    def order_history(self, order_id: OrderId) -> Sequence[OrderEvent]:
+    def _order_history_unlocked(self, order_id: OrderId) -> Sequence[OrderEvent]:
         return [e for e in self._orders.values() if e.order_id == order_id]
 
-    def fills(self) -> Sequence[Fill]:
+    def _fills_unlocked(self) -> Sequence[Fill]:
         if self.lookups_fail:
             raise BrokerUnavailable("connection refused")
         return list(self._fills)
 
-    def positions(self) -> Sequence[Position]:
+    def _positions_unlocked(self) -> Sequence[Position]:
         book: dict[tuple[int, Product], Position] = {}
         for position in self._extra_positions:
             book[(position.instrument_token, position.product)] = position
@@ -119,7 +123,9 @@ class FakeBroker:
 
     # -- driving it ----------------------------------------------------------------------
 
-    def fill(self, tag: str, quantity: int | None = None, price: float | None = None) -> Fill:
+    def _fill_unlocked(
+        self, tag: str, quantity: int | None = None, price: float | None = None
+    ) -> Fill:
         """Execute (part of) the order with ``tag`` at ``price`` (default: its limit)."""
         intent, event = self._intents[tag], self._orders[tag]
         quantity = quantity or intent.quantity - event.filled_quantity
@@ -149,14 +155,14 @@ class FakeBroker:
         self._fills.append(fill)
         return fill
 
-    def add_outside_trade(self, fill: Fill) -> None:
+    def _add_outside_trade_unlocked(self, fill: Fill) -> None:
         """A trade the user made in the Kite app (no tag of ours)."""
         self._fills.append(fill)
 
-    def add_carried_position(self, position: Position) -> None:
+    def _add_carried_position_unlocked(self, position: Position) -> None:
         self._extra_positions.append(position)
 
-    def order(self, tag: str) -> OrderEvent:
+    def _order_unlocked(self, tag: str) -> OrderEvent:
         return self._orders[tag]
 
     def _event(self, intent: OrderIntent, order_id: OrderId, status: OrderStatus) -> OrderEvent:
@@ -169,3 +175,49 @@ class FakeBroker:
             ts_init=now,
             quantity=intent.quantity,
         )
+
+    # -- the locked surface ----------------------------------------------------------------
+
+    def place_order(self, intent: OrderIntent) -> OrderId:
+        with self._lock:
+            return self._place_order_unlocked(intent)
+
+    def cancel_order(self, order_id: OrderId) -> None:
+        with self._lock:
+            return self._cancel_order_unlocked(order_id)
+
+    def order_by_tag(self, tag: ClientTag) -> OrderEvent | None:
+        with self._lock:
+            return self._order_by_tag_unlocked(tag)
+
+    def orders(self) -> Sequence[OrderEvent]:
+        with self._lock:
+            return self._orders_unlocked()
+
+    def order_history(self, order_id: OrderId) -> Sequence[OrderEvent]:
+        with self._lock:
+            return self._order_history_unlocked(order_id)
+
+    def fills(self) -> Sequence[Fill]:
+        with self._lock:
+            return self._fills_unlocked()
+
+    def positions(self) -> Sequence[Position]:
+        with self._lock:
+            return self._positions_unlocked()
+
+    def fill(self, tag: str, quantity: int | None = None, price: float | None = None) -> Fill:
+        with self._lock:
+            return self._fill_unlocked(tag, quantity, price)
+
+    def add_outside_trade(self, fill: Fill) -> None:
+        with self._lock:
+            return self._add_outside_trade_unlocked(fill)
+
+    def add_carried_position(self, position: Position) -> None:
+        with self._lock:
+            return self._add_carried_position_unlocked(position)
+
+    def order(self, tag: str) -> OrderEvent:
+        with self._lock:
+            return self._order_unlocked(tag)
