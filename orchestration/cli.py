@@ -320,8 +320,7 @@ def _print_calendar(
 
 # What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
 _NOT_BUILT_YET = (
-    ("Dash approval screen", "#8"),
-    ("the full one-command demo and `kitepilot up`", "#9"),
+    ("the paper exchange + executor + demo approver in this demo, and `kitepilot up`", "#9"),
 )
 _DEMO_NIFTY_SPOT = 24_400
 _DEMO_NIFTY_LOT = 65
@@ -399,7 +398,9 @@ def demo(config_file: ConfigOption = None) -> None:
         console.print(f"[dim]·[/] {what} [dim]({issue})[/]")
     console.print(
         "So far the demo runs the foundation, the batch data side, the model side and the "
-        "streaming worker; no order is placed yet. Simulated data is not market evidence."
+        "streaming worker; no order is placed by the demo yet (`kitepilot execute` and "
+        "`kitepilot dashboard` run the executor and the approval screen against "
+        "`kitepilot paper-exchange`). Simulated data is not market evidence."
     )
 
 
