@@ -117,7 +117,7 @@ def test_demo_says_honestly_what_is_not_built_yet(runner: CliRunner) -> None:
     text = " ".join(result.stdout.split())
     assert "PAPER mode" in text
     assert "Not built yet" in text
-    assert "no order is placed yet" in text
+    assert "no order is placed by the demo yet" in text
     assert "all asset checks passed" in text
     scored = re.search(r"ticks → ([\d,]+) scored bars", text)
     assert scored is not None
