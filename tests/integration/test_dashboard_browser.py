@@ -28,7 +28,7 @@ from execution.orders.context import ExecutorSettings, OmsContext
 from execution.orders.executor import Executor
 from execution.orders.service import ExecutionService
 from execution.risk import RiskLimits
-from execution.store import OmsStore, SqlStore
+from execution.store import OmsStore, OperatorFlag, SqlStore
 from orchestration.dashboard_cli import build_services
 from orchestration.settings import load_config
 from tests import factories
@@ -355,3 +355,25 @@ def test_dashboard_status_audit_and_research_tabs_render(page: Any) -> None:
     expect(page.get_by_text("No walk-forward study saved yet.")).to_be_visible()
     expect(page.locator(".kp-ledger")).to_contain_text("p-reject")
     _shot(page, "research")
+
+
+def test_dashboard_exit_now_flattens_the_position_and_pause_stops_new_proposals(
+    page: Any, desk: Desk
+) -> None:
+    _enter_token(page)
+    _card(page, "p-approve").get_by_role("button", name="Approve").click()
+    expect = _expect()
+    expect(_card(page, "p-approve")).to_contain_text("ACCEPTED by the risk engine")
+    page.get_by_text("Positions & P&L").click()
+    positions = page.locator(".kp-positions")
+    expect(positions).to_contain_text(factories.NIFTY_CE_SYMBOL)
+
+    positions.get_by_role("button", name="Exit now").click()
+    # Flat: the row stays for the day's P&L, with nothing left to exit.
+    expect(positions.get_by_role("button", name="Exit now")).to_be_disabled(timeout=WAIT_MS)
+    page.get_by_text("Status", exact=True).click()
+    page.get_by_role("button", name="Pause new proposals").click()
+
+    expect(page.locator("body")).to_contain_text("PAUSED by", timeout=WAIT_MS)
+    assert desk.store.flag(OperatorFlag.PROPOSALS_PAUSED).value
+    assert desk.store.status(ProposalId("p-approve")) is ProposalStatus.CLOSED
