@@ -37,6 +37,7 @@ from data_contracts.pricegrid import round_for_side, slice_quantity
 from data_contracts.symbols import DerivativeSymbol
 from data_contracts.timeutil import IST, to_ist
 from models.data_quality import format_report
+from orchestration.config_docs import register as register_config_docs
 from orchestration.execution_commands import register as register_execution_commands
 from orchestration.settings import ResolvedConfig, resolve_config
 
@@ -51,6 +52,7 @@ app.add_typer(config_app, name="config")
 data_app = typer.Typer(help="Market data: simulate, import, validate.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 register_execution_commands(app)
+register_config_docs(app)  # after the `config` group exists: it adds `config docs` to it
 
 console = Console()
 errors = Console(stderr=True)

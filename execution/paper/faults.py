@@ -201,7 +201,7 @@ class FaultPlan(_Model):
 
     @classmethod
     def load(cls, path: Path) -> FaultPlan:
-        """A plan from a YAML file (format: ``docs/config.md``, "Paper exchange")."""
+        """A plan from a YAML file (format: ``docs/configuration.md``, "Paper exchange")."""
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as error:
