@@ -39,6 +39,7 @@ from data_contracts.timeutil import IST, to_ist
 from models.data_quality import format_report
 from orchestration.config_docs import register as register_config_docs
 from orchestration.execution_commands import register as register_execution_commands
+from orchestration.preflight import register as register_preflight
 from orchestration.settings import ResolvedConfig, resolve_config
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ data_app = typer.Typer(help="Market data: simulate, import, validate.", no_args_
 app.add_typer(data_app, name="data")
 register_execution_commands(app)
 register_config_docs(app)  # after the `config` group exists: it adds `config docs` to it
+register_preflight(app)
 
 console = Console()
 errors = Console(stderr=True)
