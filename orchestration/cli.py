@@ -41,6 +41,7 @@ from orchestration.config_docs import register as register_config_docs
 from orchestration.execution_commands import register as register_execution_commands
 from orchestration.preflight import register as register_preflight
 from orchestration.settings import ResolvedConfig, resolve_config
+from orchestration.up import register as register_up
 
 app = typer.Typer(
     name="kitepilot",
@@ -55,6 +56,7 @@ app.add_typer(data_app, name="data")
 register_execution_commands(app)
 register_config_docs(app)  # after the `config` group exists: it adds `config docs` to it
 register_preflight(app)
+register_up(app)
 
 console = Console()
 errors = Console(stderr=True)
