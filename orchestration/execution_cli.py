@@ -52,8 +52,10 @@ def audit_directory(config: KitepilotConfig) -> Path:
     return config.storage.var_dir / "audit"
 
 
-def _audit(config: KitepilotConfig, clock: Clock) -> AuditLog:
-    return AuditLog(audit_directory(config), clock)
+def _audit(config: KitepilotConfig) -> AuditLog:
+    """The audit log, stamped with the wall clock: it records when *we* wrote each entry (a
+    replay's market time runs in the past and would break its day-by-day order)."""
+    return AuditLog(audit_directory(config), SystemClock())
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ def build_executor(
         clock=clock,
         settings=ExecutorSettings.from_config(config),
         charges=charges,
-        audit=_audit(config, clock),
+        audit=_audit(config),
         alerter=Alerter.from_config(config.alerts, clock),
         session_expires_at=login.expires_at,
     )
@@ -146,7 +148,7 @@ def decide(
     clock = SystemClock()
     pid = ProposalId(proposal_id)
     with SqlStore.open(config.storage.database_url) as store:
-        desk = DecisionDesk(store, clock, _audit(config, clock))
+        desk = DecisionDesk(store, clock, _audit(config))
         if approve:
             desk.approve(pid, decided_by, reason)
         else:

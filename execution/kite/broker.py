@@ -266,8 +266,8 @@ def order_params(intent: OrderIntent) -> dict[str, Any]:
 class KiteBroker:
     """Orders, fills, positions and margins through ``client`` (a ``KiteConnect``).
 
-    ``clock`` stamps ``ts_init`` and times every REST call (:meth:`latency_p95_ms`); ``charges``
-    prices each fill as one leg (none: 0.0); ``symbols`` maps instrument tokens to
+    ``clock`` stamps ``ts_init``; ``monotonic`` times every REST call (:meth:`latency_p95_ms`);
+    ``charges`` prices each fill as one leg (none: 0.0); ``symbols`` maps instrument tokens to
     ``(exchange, tradingsymbol)`` for :meth:`last_prices`. Thread-safe as far as the client is.
     """
 
@@ -292,6 +292,8 @@ class KiteBroker:
             integer(_OWNER, "symbols", token, minimum=1)
         self._lock = threading.Lock()
         self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        # Latency is wall time, whatever ``clock`` is (a replay's market clock runs faster).
+        self._monotonic = monotonic
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -437,14 +439,14 @@ class KiteBroker:
     # -- internals -----------------------------------------------------------------------------
 
     def _call(self, request: Request, what: str, call: Callable[[], _T]) -> _T:
-        started = self._clock.now()
+        started = self._monotonic()
         try:
             return call()
         except (kex.KiteException, requests.RequestException) as error:
             secrets = [self._client.access_token or ""]
             raise classify_error(error, request, what, secrets=secrets) from error
         finally:
-            elapsed = (self._clock.now() - started).total_seconds() * 1000.0
+            elapsed = (self._monotonic() - started) * 1000.0
             with self._lock:
                 self._latencies.append(max(elapsed, 0.0))
 

@@ -35,6 +35,7 @@ class AccountBook:
     def __init__(self, context: OmsContext) -> None:
         self._ctx = context
         self._prices: dict[int, float] = {}
+        self._prices_at: datetime | None = None
         self._margin: float | None = None
         self._margin_at: datetime | None = None
         self._peak: float | None = None
@@ -117,7 +118,13 @@ class AccountBook:
         adjustments = ctx.oms.adjustments()
         book = self._book(fills, adjustments)
         open_positions = {key: p for key, p in book.items() if not p.is_flat}
-        prices = self.refresh_prices([*fresh_prices, *(k[0] for k in open_positions)])
+        # Marks for open positions at most every poll interval (Kite allows one quote call a
+        # second); the instrument being decided on is always fetched fresh.
+        wanted = list(fresh_prices)
+        if self._prices_at is None or now - self._prices_at >= ctx.settings.poll_interval:
+            wanted += [k[0] for k in open_positions]
+            self._prices_at = now
+        prices = self.refresh_prices(wanted)
         today = to_ist(now).date()
         before = self._book([f for f in fills if to_ist(f.ts_event).date() < today], adjustments)
         realised_today = _net_realised(book) - _net_realised(before)

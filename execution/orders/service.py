@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from data_contracts.clock import SystemClock
+from data_contracts.ports import Clock
 from execution.orders.executor import Executor
 from execution.orders.kill_switch import automatic_trigger, engage
 from execution.orders.reconcile import reconcile
@@ -24,6 +26,9 @@ __all__ = ["ExecutionService"]
 class ExecutionService:
     executor: Executor
     actor: str = "executor"
+    # The streaming workers stamp their metrics with the wall clock; in a replay the executor's
+    # own clock is the market's, so feed silence is measured on this one.
+    wall_clock: Clock = field(default_factory=SystemClock)
     _last_poll: datetime | None = None
     _last_reconcile: datetime | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -61,13 +66,12 @@ class ExecutionService:
             engage(executor, "auto", reason)
 
     def _feed_silence(self) -> float | None:
-        """Seconds since the streaming workers last reported, while the market is open."""
+        """Wall seconds since the streaming workers last reported, while the market is open."""
         ctx = self.executor.context
-        now = ctx.clock.now()
-        if not ctx.calendar.is_open(now):
+        if not ctx.calendar.is_open(ctx.clock.now()):
             return None
         latest = ctx.store.latest_metric_time()
-        return None if latest is None else (now - latest).total_seconds()
+        return None if latest is None else (self.wall_clock.now() - latest).total_seconds()
 
     def run(self, stop: threading.Event, interval: float = 0.2) -> None:
         self.start()

@@ -335,10 +335,11 @@ def test_rejection_burst_and_expired_session_trigger_the_kill_switch(world: Worl
 
 
 def test_stale_feed_while_open_fires_the_kill_switch_from_the_loop(world: World) -> None:
-    world.store.record_metrics("w0", world.clock.now(), {"ticks": 1.0})
-    world.clock.advance(timedelta(minutes=5))
+    wall = ManualClock(T0)  # the workers' metrics are stamped on the wall clock
+    world.store.record_metrics("w0", wall.now(), {"ticks": 1.0})
+    wall.advance(timedelta(minutes=5))
 
-    ExecutionService(world.executor).run_once()
+    ExecutionService(world.executor, wall_clock=wall).run_once()
 
     state = world.oms.kill_switch()
     assert state.engaged
