@@ -40,6 +40,7 @@ from models.data_quality import format_report
 from orchestration.config_docs import register as register_config_docs
 from orchestration.execution_commands import register as register_execution_commands
 from orchestration.preflight import register as register_preflight
+from orchestration.replay_cli import register as register_replay
 from orchestration.settings import ResolvedConfig, resolve_config
 from orchestration.up import register as register_up
 
@@ -57,6 +58,7 @@ register_execution_commands(app)
 register_config_docs(app)  # after the `config` group exists: it adds `config docs` to it
 register_preflight(app)
 register_up(app)
+register_replay(app)
 
 console = Console()
 errors = Console(stderr=True)
