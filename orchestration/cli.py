@@ -327,9 +327,7 @@ def _print_calendar(
 
 
 # What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
-_NOT_BUILT_YET = (
-    ("the paper exchange + executor + demo approver in this demo, and `kitepilot up`", "#9"),
-)
+_NOT_BUILT_YET = (("the demo's HTML report and its reuse of an earlier run's results", "#9"),)
 _DEMO_NIFTY_SPOT = 24_400
 _DEMO_NIFTY_LOT = 65
 _DEMO_PREMIUM = 100.0
@@ -398,46 +396,90 @@ def demo(config_file: ConfigOption = None) -> None:
         soft_wrap=True,
     )
 
-    console.rule("Streaming worker: the last simulated morning, replayed tick by tick")
-    _demo_stream(config)
+    console.rule(
+        "Paper session: the last simulated morning through the paper exchange, the streaming "
+        "worker, a demo approver, the risk engine and the executor"
+    )
+    _demo_session(config)
 
     console.rule("Not built yet")
     for what, issue in _NOT_BUILT_YET:
         console.print(f"[dim]·[/] {what} [dim]({issue})[/]")
     console.print(
-        "So far the demo runs the foundation, the batch data side, the model side and the "
-        "streaming worker; no order is placed by the demo yet (`kitepilot execute` and "
-        "`kitepilot dashboard` run the executor and the approval screen against "
-        "`kitepilot paper-exchange`). Simulated data is not market evidence."
+        "Any order above went to the local paper exchange through the real kiteconnect client; "
+        "nothing reached a broker. Simulated data is not market evidence."
     )
 
 
 _DEMO_STREAM_UNTIL = dt_time(10, 30)
+_DEMO_SPEED = 120.0  # market seconds per wall second: the morning in well under a minute
 
 
-def _demo_stream(config: KitepilotConfig) -> None:
-    from orchestration.data_cli import demo_range  # lazy: heavy imports
-    from orchestration.stream_cli import run_stream, stream_spec
+def _demo_account(config: KitepilotConfig) -> KitepilotConfig:
+    """The demo's paper account. The shipped risk limits are sized for ₹10,000, under which the
+    equity strategy's MIS sizing (capital times leverage) is vetoed on exposure every time; the
+    demo shows the whole path on a ₹1,00,000 paper account (this run only, said on screen)."""
+    risk = config.risk.model_copy(
+        update={
+            "daily_loss_limit": 50_000,
+            "per_trade_risk": 50_000,
+            "max_symbol_exposure": 600_000,
+            "max_total_exposure": 1_000_000,
+        }
+    )
+    paper = config.paper_exchange.model_copy(update={"starting_cash": 1_000_000})
+    return config.model_copy(update={"capital": 100_000, "risk": risk, "paper_exchange": paper})
+
+
+def _demo_session(config: KitepilotConfig) -> None:
+    from execution.console.demo_approver import DemoApprover  # lazy: heavy imports
+    from orchestration.data_cli import demo_range
+    from orchestration.session_run import run_paper_session
 
     _, day = demo_range(config, 1)
-    spec = stream_spec(config, live=False, replay=(day, day), processes=1, until=_DEMO_STREAM_UNTIL)
-    with console.status(f"replaying {day} to {_DEMO_STREAM_UNTIL:%H:%M} IST through Bytewax…"):
-        summary = run_stream(config, spec, processes=1)
-    metrics = {
-        name: sum(m.get(name, 0.0) for m in summary.metrics.values())
-        for name in ("ticks", "scored", "suppressed")
-    }
+    demo = _demo_account(config)
+    approver = DemoApprover(config.strategy.min_confidence)
     console.print(
-        f"{metrics['ticks']:,.0f} ticks → {metrics['scored']:,.0f} scored bars (the champion's "
-        f"p_win and expected return) → {summary.proposals} proposals in the store "
-        f"(p_win ≥ {config.strategy.min_confidence:.2f} and expected net profit ≥ "
-        f"₹{config.strategy.min_expected_net_profit:,.0f} after charges) · dead letters "
-        f"{sum(summary.dead_letters.values())}",
+        f"demo account (this run only): capital ₹{demo.capital:,.0f}, paper cash "
+        f"₹{demo.paper_exchange.starting_cash:,.0f}, per-trade risk "
+        f"₹{demo.risk.per_trade_risk:,.0f}, exposure ≤ ₹{demo.risk.max_symbol_exposure:,.0f} a "
+        f"symbol; approvals by [bold]{approver.decided_by}[/] through the same decision desk a "
+        "person uses — the risk engine still checks every order",
         highlight=False,
     )
+    with console.status(
+        f"paper exchange replaying {day} 09:15→{_DEMO_STREAM_UNTIL:%H:%M} IST at {_DEMO_SPEED:g}x"
+        " · streaming worker · executor…"
+    ):
+        result = run_paper_session(
+            demo, day, until=_DEMO_STREAM_UNTIL, speed=_DEMO_SPEED, approver=approver
+        )
+    activity = result.activity
     console.print(
-        "Live: `kitepilot paper-exchange` in one terminal, `kitepilot stream` in another "
-        "(docs/streaming.md).",
+        f"{result.ticks:,} ticks → {result.scored_bars:,} scored bars → {result.proposals} "
+        f"proposals (p_win ≥ {config.strategy.min_confidence:.2f}, expected net profit ≥ "
+        f"₹{config.strategy.min_expected_net_profit:,.0f} after charges) → {result.approvals} "
+        f"approved, {result.rejections} rejected, {len(activity.vetoes)} vetoed by the risk "
+        f"engine → orders {dict(activity.orders_by_status) or 'none'}, {activity.fills} fills, "
+        f"{activity.trades.height} trades · net P&L after charges ₹{result.net_pnl:,.2f} "
+        f"(charges ₹{result.charges:,.2f}) · tick→proposal p50/p99 "
+        f"{result.latency_ms.get('tick_to_proposal_p50_us', 0.0):,.1f}/"
+        f"{result.latency_ms.get('tick_to_proposal_p99_us', 0.0):,.1f} ms · "
+        f"{result.wall_seconds:,.0f} s",
+        highlight=False,
+    )
+    for proposal_id, reasons in activity.vetoes[:5]:
+        console.print(f"  vetoed {proposal_id}: {reasons}", highlight=False)
+    if not result.proposals:
+        console.print(
+            "No proposal cleared the thresholds this morning: the model trained on these "
+            "simulated days is rarely that confident (see its calibration in the walk-forward "
+            "report). `kitepilot replay --from D --to D` runs whole days the same way.",
+            highlight=False,
+        )
+    console.print(
+        "The same live: `kitepilot up` (paper exchange, Dagster, MLflow, worker, executor, "
+        "dashboard at http://127.0.0.1:8050); see docs/OPERATIONS.md.",
         highlight=False,
     )
 

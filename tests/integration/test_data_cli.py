@@ -117,8 +117,10 @@ def test_demo_says_honestly_what_is_not_built_yet(runner: CliRunner) -> None:
     text = " ".join(result.stdout.split())
     assert "PAPER mode" in text
     assert "Not built yet" in text
-    assert "no order is placed by the demo yet" in text
+    assert "nothing reached a broker" in text
     assert "all asset checks passed" in text
     scored = re.search(r"ticks → ([\d,]+) scored bars", text)
     assert scored is not None
     assert int(scored.group(1).replace(",", "")) > 0
+    assert "demo-approver (automatic" in text
+    assert "net P&L after charges" in text
