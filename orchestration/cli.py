@@ -327,7 +327,7 @@ def _print_calendar(
 
 
 # What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
-_NOT_BUILT_YET = (("the demo's HTML report and its reuse of an earlier run's results", "#9"),)
+_NOT_BUILT_YET = (("the demo's reuse of an earlier run's lake and model", "#9"),)
 _DEMO_NIFTY_SPOT = 24_400
 _DEMO_NIFTY_LOT = 65
 _DEMO_PREMIUM = 100.0
@@ -434,7 +434,7 @@ def _demo_account(config: KitepilotConfig) -> KitepilotConfig:
 def _demo_session(config: KitepilotConfig) -> None:
     from execution.console.demo_approver import DemoApprover  # lazy: heavy imports
     from orchestration.data_cli import demo_range
-    from orchestration.session_run import run_paper_session
+    from orchestration.replay_cli import replay
 
     _, day = demo_range(config, 1)
     demo = _demo_account(config)
@@ -447,13 +447,8 @@ def _demo_session(config: KitepilotConfig) -> None:
         "person uses — the risk engine still checks every order",
         highlight=False,
     )
-    with console.status(
-        f"paper exchange replaying {day} 09:15→{_DEMO_STREAM_UNTIL:%H:%M} IST at {_DEMO_SPEED:g}x"
-        " · streaming worker · executor…"
-    ):
-        result = run_paper_session(
-            demo, day, until=_DEMO_STREAM_UNTIL, speed=_DEMO_SPEED, approver=approver
-        )
+    run = replay(demo, day, day, speed=_DEMO_SPEED, until=_DEMO_STREAM_UNTIL)
+    (result,) = run.sessions
     activity = result.activity
     console.print(
         f"{result.ticks:,} ticks → {result.scored_bars:,} scored bars → {result.proposals} "
@@ -477,6 +472,14 @@ def _demo_session(config: KitepilotConfig) -> None:
             "report). `kitepilot replay --from D --to D` runs whole days the same way.",
             highlight=False,
         )
+    compared = run.comparison.summary
+    console.print(
+        f"vs the vectorized backtest of the same morning: {compared['trades in the backtest']:.0f}"
+        f" backtest trades, {compared['in both']:.0f} in both, P&L difference "
+        f"₹{compared['P&L difference (replay - backtest)']:,.2f} (why they differ: docs/replay.md)",
+        highlight=False,
+    )
+    console.print(f"paper-session report: {run.report}", highlight=False)
     console.print(
         "The same live: `kitepilot up` (paper exchange, Dagster, MLflow, worker, executor, "
         "dashboard at http://127.0.0.1:8050); see docs/OPERATIONS.md.",
