@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from data_contracts.enums import (
@@ -457,3 +457,43 @@ def live_settings(**overrides: Any) -> Any:
         "charges": ChargesModel.default(),
     }
     return LiveStrategySettings(**(values | overrides))
+
+
+def nifty_ce_instrument(**overrides: Any) -> Instrument:
+    """The NIFTY 24400 CE of the 2026-08-18 weekly expiry (lot 65, tick 0.05, freeze 1,800)."""
+    values: dict[str, Any] = {
+        "instrument_token": NIFTY_CE_TOKEN,
+        "exchange_token": NIFTY_CE_TOKEN // 256,
+        "tradingsymbol": NIFTY_CE_SYMBOL,
+        "name": "NIFTY",
+        "exchange": Exchange.NFO,
+        "segment": "NFO-OPT",
+        "instrument_type": InstrumentType.CE,
+        "expiry": date(2026, 8, 18),
+        "strike": 24_400.0,
+        "tick_size": 0.05,
+        "lot_size": 65,
+        "freeze_quantity": 1_800,
+    }
+    return Instrument(**(values | overrides))
+
+
+def risk_limits(**overrides: Any) -> Any:
+    """Generous limits (₹10 lakh capital) under which a one-lot option entry passes."""
+    from execution.risk import RiskLimits  # tests of the contracts layer need not import it
+
+    values: dict[str, Any] = {
+        "capital": 1_000_000,
+        "daily_loss_limit": 50_000,
+        "max_drawdown_pct": 20,
+        "margin_buffer_pct": 10,
+        "max_concurrent_positions": 3,
+        "per_trade_risk": 10_000,
+        "max_symbol_exposure": 200_000,
+        "max_total_exposure": 400_000,
+        "max_price_drift_pct": 2,
+        "max_exceptions_per_minute": 5,
+        "broker_api_p95_ms": 2_000,
+        "intraday_leverage": 5,
+    }
+    return RiskLimits(**(values | overrides))

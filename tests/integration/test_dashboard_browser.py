@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from dashboard.app import create_app, make_dashboard_server
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import ManualClock
 from data_contracts.config import KitepilotConfig
-from data_contracts.enums import Exchange, InstrumentType, ProposalStatus
+from data_contracts.enums import ProposalStatus
 from data_contracts.ids import ProposalId
 from data_contracts.instruments import Instrument
 from data_contracts.nse_calendar import NseCalendar
@@ -27,7 +27,6 @@ from execution.audit import AuditLog
 from execution.orders.context import ExecutorSettings, OmsContext
 from execution.orders.executor import Executor
 from execution.orders.service import ExecutionService
-from execution.risk import RiskLimits
 from execution.store import OmsStore, OperatorFlag, SqlStore
 from orchestration.dashboard_cli import build_services
 from orchestration.settings import load_config
@@ -51,37 +50,11 @@ pytestmark = [
     ),
 ]
 
-LIMITS = RiskLimits(
-    capital=1_000_000,
-    daily_loss_limit=50_000,
-    max_drawdown_pct=20,
-    margin_buffer_pct=10,
-    max_concurrent_positions=3,
-    per_trade_risk=10_000,
-    max_symbol_exposure=200_000,
-    max_total_exposure=400_000,
-    max_price_drift_pct=2,
-    max_exceptions_per_minute=5,
-    broker_api_p95_ms=2_000,
-    intraday_leverage=5,
-)
+LIMITS = factories.risk_limits()
 
 
 def _ce() -> Instrument:
-    return Instrument(
-        instrument_token=CE,
-        exchange_token=CE // 256,
-        tradingsymbol=factories.NIFTY_CE_SYMBOL,
-        name="NIFTY",
-        exchange=Exchange.NFO,
-        segment="NFO-OPT",
-        instrument_type=InstrumentType.CE,
-        expiry=date(2026, 8, 18),
-        strike=24_400.0,
-        tick_size=0.05,
-        lot_size=65,
-        freeze_quantity=1_800,
-    )
+    return factories.nifty_ce_instrument()
 
 
 @dataclass

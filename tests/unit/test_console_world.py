@@ -6,14 +6,13 @@ tested over real proposals, decisions, verdicts, orders and fills. Imported by t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import ManualClock
-from data_contracts.enums import Exchange, InstrumentType
 from data_contracts.ids import ProposalId
 from data_contracts.instruments import Instrument
 from data_contracts.nse_calendar import NseCalendar
@@ -22,7 +21,7 @@ from execution.orders.context import ExecutorSettings, OmsContext
 from execution.orders.desk import DecisionDesk
 from execution.orders.executor import Executor, Submission
 from execution.orders.tags import client_tag
-from execution.risk import RiskLimits, RiskVerdict, check_entry
+from execution.risk import RiskVerdict, check_entry
 from execution.store import OmsStore, SqlStore
 from tests import factories
 from tests.fake_broker import FakeBroker
@@ -32,37 +31,11 @@ CE = factories.NIFTY_CE_TOKEN
 CALENDAR = NseCalendar.default()
 CHARGES = ChargesModel.default()
 CAPITAL = 1_000_000.0
-LIMITS = RiskLimits(
-    capital=CAPITAL,
-    daily_loss_limit=50_000,
-    max_drawdown_pct=20,
-    margin_buffer_pct=10,
-    max_concurrent_positions=3,
-    per_trade_risk=10_000,
-    max_symbol_exposure=200_000,
-    max_total_exposure=400_000,
-    max_price_drift_pct=2,
-    max_exceptions_per_minute=5,
-    broker_api_p95_ms=2_000,
-    intraday_leverage=5,
-)
+LIMITS = factories.risk_limits(capital=CAPITAL)
 
 
 def ce_instrument() -> Instrument:
-    return Instrument(
-        instrument_token=CE,
-        exchange_token=CE // 256,
-        tradingsymbol=factories.NIFTY_CE_SYMBOL,
-        name="NIFTY",
-        exchange=Exchange.NFO,
-        segment="NFO-OPT",
-        instrument_type=InstrumentType.CE,
-        expiry=date(2026, 8, 18),
-        strike=24_400.0,
-        tick_size=0.05,
-        lot_size=65,
-        freeze_quantity=1_800,
-    )
+    return factories.nifty_ce_instrument()
 
 
 class ConsoleWorld:

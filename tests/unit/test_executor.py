@@ -16,7 +16,6 @@ from data_contracts.enums import (
     ChargeSegment,
     Exchange,
     ExitReason,
-    InstrumentType,
     OrderStatus,
     Product,
     ProposalStatus,
@@ -35,44 +34,17 @@ from execution.orders.positions import pnl_by_symbol_day
 from execution.orders.reconcile import reconcile
 from execution.orders.service import ExecutionService
 from execution.orders.tags import client_tag, is_our_tag
-from execution.risk import RiskLimits
 from execution.store import OmsStore, SqlStore
 from tests import factories
 from tests.fake_broker import BUSY, DROP, EXPIRED, LOSE_ANSWER, REJECT, FakeBroker
 
 T0 = factories.T0
 CE = factories.NIFTY_CE_TOKEN
-LIMITS = RiskLimits(
-    capital=1_000_000,
-    daily_loss_limit=50_000,
-    max_drawdown_pct=20,
-    margin_buffer_pct=10,
-    max_concurrent_positions=3,
-    per_trade_risk=10_000,
-    max_symbol_exposure=200_000,
-    max_total_exposure=400_000,
-    max_price_drift_pct=2,
-    max_exceptions_per_minute=5,
-    broker_api_p95_ms=2_000,
-    intraday_leverage=5,
-)
+LIMITS = factories.risk_limits()
 
 
 def ce_instrument() -> Instrument:
-    return Instrument(
-        instrument_token=CE,
-        exchange_token=CE // 256,
-        tradingsymbol=factories.NIFTY_CE_SYMBOL,
-        name="NIFTY",
-        exchange=Exchange.NFO,
-        segment="NFO-OPT",
-        instrument_type=InstrumentType.CE,
-        expiry=date(2026, 8, 18),
-        strike=24_400.0,
-        tick_size=0.05,
-        lot_size=65,
-        freeze_quantity=1_800,
-    )
+    return factories.nifty_ce_instrument()
 
 
 class World:
