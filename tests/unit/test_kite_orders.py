@@ -481,11 +481,13 @@ class StubKite:
         self.fail: Exception | None = None
         self.clock = clock
         self.call_ms = 0.0
+        self.wall = 0.0  # seconds on the stub's monotonic timer (latency is timed on it)
 
     def _answer(self, name: str, args: Any, value: Any) -> Any:
         self.calls.append((name, args))
         if self.clock is not None:
             self.clock.advance(timedelta(milliseconds=self.call_ms))
+        self.wall += self.call_ms / 1000
         if self.fail is not None:
             raise self.fail
         return value
@@ -702,9 +704,9 @@ def test_broker_reads_transport_failure_is_unavailable(
         read(_broker(stub))
 
 
-def test_broker_latency_p95_none_before_any_call_then_measured_by_the_clock() -> None:
+def test_broker_latency_p95_none_before_any_call_then_measured_in_wall_time() -> None:
     stub = StubKite(ManualClock(TS_INIT))
-    broker = _broker(stub)
+    broker = _broker(stub, monotonic=lambda: stub.wall)
     before = broker.latency_p95_ms()
 
     for ms in range(1, 121):  # 120 calls: only the last 100 (21..120 ms) count
@@ -720,7 +722,7 @@ def test_broker_latency_p95_is_a_sample_at_or_above_95_percent_of_the_window(
     durations: list[int],
 ) -> None:
     stub = StubKite(ManualClock(TS_INIT))
-    broker = _broker(stub)
+    broker = _broker(stub, monotonic=lambda: stub.wall)
     for ms in durations:
         stub.call_ms = float(ms)
         broker.orders()
