@@ -10,7 +10,7 @@ report). Each worker's metrics snapshot goes to the store every ``metrics_every`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -35,6 +35,8 @@ class StreamStore(ProposalStore, FeedLog, Protocol):
     """What the sink writes to (``execution.store.SqlStore`` is one)."""
 
     def flag(self, flag: OperatorFlag) -> FlagState: ...
+
+    def add_many(self, batch: Sequence[Proposal]) -> list[bool]: ...
 
     def close(self) -> None: ...
 
@@ -76,23 +78,25 @@ class _StorePartition(StatelessSinkPartition[Output]):
         paused = any(isinstance(i, Proposal) for i in items) and (
             self._store.flag(OperatorFlag.PROPOSALS_PAUSED).value
         )
+        batch: list[Proposal] = []
         for item in items:
-            if paused and isinstance(item, Proposal):
-                metrics.count("proposals_paused")
-            elif isinstance(item, Proposal | ExitProposal):
-                if self._end_to_end and isinstance(item, Proposal):
+            if isinstance(item, Proposal):
+                if paused:
+                    metrics.count("proposals_paused")
+                    continue
+                if self._end_to_end:
                     metrics.latency((now - item.ts_init).total_seconds() * 1e6)
-                self._store_trade_proposal(item)
+                batch.append(item)
+            elif isinstance(item, ExitProposal):
+                self._record("exits", self._store.add_exit(item), item.exit_id.value, item)
             elif isinstance(item, DeadLetter):
                 letters.append(item)
                 metrics.dead_letter(item.reason.value)
-            elif isinstance(item, ScoredPoint):
-                metrics.count("scored")
-                metrics.model_version = item.model_version
-            elif isinstance(item, Suppressed):
-                metrics.count("suppressed")
-            elif isinstance(item, FeatureRow):
-                metrics.count("feature_rows")
+            else:
+                self._count(item)
+        # The batch's proposals in one transaction (one commit, not one per proposal).
+        for proposal, added in zip(batch, self._store.add_many(batch), strict=True):
+            self._record("proposals", added, proposal.proposal_id.value, proposal)
         if letters:
             self._store.add_dead_letters(letters)
         if self._observer is not None:
@@ -104,12 +108,18 @@ class _StorePartition(StatelessSinkPartition[Output]):
         self._flush(self._clock.now())
         self._store.close()
 
-    def _store_trade_proposal(self, item: Proposal | ExitProposal) -> None:
-        """Store it once; the writer that stored it also puts it in the audit log."""
-        if isinstance(item, Proposal):
-            added, kind, subject = self._store.add(item), "proposals", item.proposal_id.value
-        else:
-            added, kind, subject = self._store.add_exit(item), "exits", item.exit_id.value
+    def _count(self, item: Output) -> None:
+        metrics = self._metrics
+        if isinstance(item, ScoredPoint):
+            metrics.count("scored")
+            metrics.model_version = item.model_version
+        elif isinstance(item, Suppressed):
+            metrics.count("suppressed")
+        elif isinstance(item, FeatureRow):
+            metrics.count("feature_rows")
+
+    def _record(self, kind: str, added: bool, subject: str, item: Proposal | ExitProposal) -> None:
+        """Count it; the writer that stored it (``added``) also puts it in the audit log."""
         self._metrics.count(kind if added else f"{kind}_duplicate")
         if added and self._audit is not None:
             self._audit.append(

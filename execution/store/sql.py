@@ -190,28 +190,28 @@ class SqlStore:
 
     def add(self, proposal: Proposal) -> bool:
         """Store ``proposal`` and its PROPOSED event; False (nothing written) if the id exists."""
-        instance_of(_OWNER, "proposal", proposal, Proposal)
-        row = {
-            "proposal_id": proposal.proposal_id.value,
-            "ts_event": proposal.ts_event,
-            "ts_init": proposal.ts_init,
-            "origin": proposal.origin.value,
-            "strategy_id": proposal.strategy_id.value,
-            "instrument_token": proposal.instrument_token,
-            "tradingsymbol": proposal.tradingsymbol,
-            "side": proposal.side.value,
-            "expires_at": proposal.expires_at,
-            "model_version": proposal.model_version,
-            "feature_version": proposal.feature_version,
-            "payload": codec.encode(proposal),
-        }
+        return self.add_many([proposal])[0]
+
+    def add_many(self, batch: Sequence[Proposal]) -> list[bool]:
+        """:meth:`add` of each proposal, all in one transaction (the streaming sink's batch);
+        each answer says whether that one was new."""
+        rows = [_proposal_row(proposal) for proposal in batch]
+        if not rows:
+            return []
+        added: list[bool] = []
         with self._write() as connection:
-            if not insert_new(connection, proposals, row):
-                return False
-            _append_status(
-                connection, proposal.proposal_id, ProposalStatus.PROPOSED, proposal.ts_event, ""
-            )
-        return True
+            for proposal, row in zip(batch, rows, strict=True):
+                new = insert_new(connection, proposals, row)
+                if new:
+                    _append_status(
+                        connection,
+                        proposal.proposal_id,
+                        ProposalStatus.PROPOSED,
+                        proposal.ts_event,
+                        "",
+                    )
+                added.append(new)
+        return added
 
     def get(self, proposal_id: ProposalId) -> Proposal | None:
         _check_id(proposal_id)
@@ -710,6 +710,24 @@ def _decision_row(decision: Decision) -> dict[str, Any]:
         "decided_by": decision.decided_by,
         "ts_event": decision.ts_event,
         "reason": decision.reason,
+    }
+
+
+def _proposal_row(proposal: Proposal) -> dict[str, Any]:
+    instance_of(_OWNER, "proposal", proposal, Proposal)
+    return {
+        "proposal_id": proposal.proposal_id.value,
+        "ts_event": proposal.ts_event,
+        "ts_init": proposal.ts_init,
+        "origin": proposal.origin.value,
+        "strategy_id": proposal.strategy_id.value,
+        "instrument_token": proposal.instrument_token,
+        "tradingsymbol": proposal.tradingsymbol,
+        "side": proposal.side.value,
+        "expires_at": proposal.expires_at,
+        "model_version": proposal.model_version,
+        "feature_version": proposal.feature_version,
+        "payload": codec.encode(proposal),
     }
 
 

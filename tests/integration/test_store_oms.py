@@ -163,3 +163,14 @@ def test_operator_flag_is_its_latest_event(store: SqlStore) -> None:
 
     assert (paused.value, paused.actor, paused.reason) == (True, "asha", "lunch")
     assert not store.flag(OperatorFlag.PROPOSALS_PAUSED).value
+
+
+def test_add_many_stores_a_batch_in_one_go_and_answers_for_each(store: SqlStore) -> None:
+    store.add(proposal(proposal_id=ProposalId("p-old")))
+    batch = [proposal(proposal_id=ProposalId(pid)) for pid in ("p-a", "p-old", "p-b", "p-a")]
+
+    added = store.add_many(batch)
+
+    assert added == [True, False, True, False]
+    assert store.proposal_count() == 3
+    assert [e.status for e in store.history(ProposalId("p-a"))] == [ProposalStatus.PROPOSED]
