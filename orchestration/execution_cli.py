@@ -34,7 +34,7 @@ from execution.orders.executor import Executor
 from execution.orders.service import ExecutionService
 from execution.store import OmsStore, SqlStore, StoredVerdict
 from orchestration.stream_cli import paper_session
-from orchestration.stream_setup import KiteSession
+from orchestration.stream_setup import BrokerEndpoints
 
 __all__ = [
     "BrokerLogin",
@@ -62,7 +62,7 @@ def _audit(config: KitepilotConfig) -> AuditLog:
 class BrokerLogin:
     """Where the broker is and the session's token, and when the session ends (if known)."""
 
-    endpoints: KiteSession
+    endpoints: BrokerEndpoints
     expires_at: datetime | None = None
 
 
@@ -76,7 +76,7 @@ def broker_session(config: KitepilotConfig) -> BrokerLogin:
     if stored is None:
         rule = "must hold a session: run `kitepilot login`"
         raise ContractError("kite", "session_file", str(kite.session_file), rule)
-    endpoints = KiteSession(
+    endpoints = BrokerEndpoints(
         api_key=stored.api_key, access_token=stored.access_token, rest_root=None, ticker_root=None
     )
     return BrokerLogin(endpoints, stored.expires_at)

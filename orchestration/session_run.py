@@ -48,7 +48,7 @@ from execution.store.oms import OrderPurpose
 from models.live import ScoredPoint
 from orchestration.execution_cli import BrokerLogin, build_executor
 from orchestration.paper_cli import credentials
-from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
+from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec, build_stream
 from streaming.run import run_flow
 
 __all__ = ["SessionResult", "run_paper_session"]
@@ -281,7 +281,7 @@ def run_paper_session(
     paper = config.paper_exchange
     secret, _ = credentials(config)
     with run_exchange(exchange) as running:
-        endpoints = KiteSession(
+        endpoints = BrokerEndpoints(
             api_key=paper.api_key,
             access_token=paper_login(running.url, paper.api_key, secret.api_secret),
             rest_root=running.url,
@@ -329,7 +329,7 @@ def _run(
     config: KitepilotConfig,
     exchange: PaperExchange,
     executor: Executor,
-    endpoints: KiteSession,
+    endpoints: BrokerEndpoints,
     approver: DemoApprover,
     *,
     tokens: Sequence[int],

@@ -16,7 +16,7 @@ from data_contracts.nse_calendar import NseCalendar
 from execution.kite.login import paper_login
 from execution.store import SqlStore
 from orchestration.paper_cli import credentials
-from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
+from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec, build_stream
 from streaming.run import run_flow
 
 __all__ = ["StreamSummary", "paper_session", "run_stream", "stream_spec", "summary"]
@@ -32,12 +32,12 @@ class StreamSummary:
     metrics: Mapping[str, Mapping[str, float]]
 
 
-def paper_session(config: KitepilotConfig) -> KiteSession:
+def paper_session(config: KitepilotConfig) -> BrokerEndpoints:
     """A session on the local paper exchange (its login page needs no password)."""
     paper = config.paper_exchange
     root = f"http://{paper.host}:{paper.port}"
     secret, _ = credentials(config)
-    return KiteSession(
+    return BrokerEndpoints(
         api_key=paper.api_key,
         access_token=paper_login(root, paper.api_key, secret.api_secret),
         rest_root=root,
@@ -45,7 +45,7 @@ def paper_session(config: KitepilotConfig) -> KiteSession:
     )
 
 
-def _live_session(config: KitepilotConfig) -> KiteSession:
+def _live_session(config: KitepilotConfig) -> BrokerEndpoints:
     if config.mode is not TradingMode.LIVE:
         raise ContractError("mode", "mode", config.mode.value, "must be 'live' to stream from Kite")
     kite = config.kite
@@ -56,7 +56,7 @@ def _live_session(config: KitepilotConfig) -> KiteSession:
             None,
             "must be set (KITEPILOT_KITE__API_KEY and KITEPILOT_KITE__ACCESS_TOKEN in .env)",
         )
-    return KiteSession(
+    return BrokerEndpoints(
         api_key=kite.api_key.get_secret_value(),
         access_token=kite.access_token.get_secret_value(),
         rest_root=None,

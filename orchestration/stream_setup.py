@@ -53,8 +53,8 @@ from streaming.sources import KiteFeedSource, LakeReplaySource, SourceItem
 from streaming.step import WorkerRuntime
 
 __all__ = [
+    "BrokerEndpoints",
     "FeedKind",
-    "KiteSession",
     "StreamSpec",
     "build_stream",
     "live_settings",
@@ -69,7 +69,7 @@ class FeedKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class KiteSession:
+class BrokerEndpoints:
     """Where the live feed connects and as whom (paper exchange or Kite; secrets stay here)."""
 
     api_key: str
@@ -79,7 +79,8 @@ class KiteSession:
 
     def __post_init__(self) -> None:
         if not self.access_token:
-            raise ContractError("KiteSession", "access_token", "", "must be a logged-in session")
+            rule = "must be a logged-in session"
+            raise ContractError("BrokerEndpoints", "access_token", "", rule)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class StreamSpec:
     worker_name: str = "stream"
     until: time | None = None  # replay each day up to this IST time (tests, quick looks)
     tokens: tuple[int, ...] = ()  # replay only these instruments (and their derivatives)
-    session: KiteSession | None = None  # the live feed's connection
+    session: BrokerEndpoints | None = None  # the live feed's connection
     stop: Event | None = field(default=None, compare=False)  # set to end a live flow (tests)
 
 

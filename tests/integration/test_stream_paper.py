@@ -33,7 +33,7 @@ from execution.simulator.config import SimulatorConfig
 from execution.simulator.source import SimulatedMarket
 from execution.store import SqlStore
 from models.live import OPTIONS_STRATEGY, ScoredPoint
-from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec, build_stream
+from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec, build_stream
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def test_flow_on_the_paper_exchange_scores_live_bars_with_the_real_kiteticker(
             config=world.config(tmp_path / "kitepilot.db"),
             feed=FeedKind.KITE,
             tokens=tuple(tokens),
-            session=KiteSession(
+            session=BrokerEndpoints(
                 api_key=API_KEY,
                 access_token=paper_login(running.url, API_KEY, API_SECRET),
                 rest_root=running.url,
@@ -156,7 +156,7 @@ def test_flow_on_a_simulated_paper_session_proposes_a_long_nifty_option(
             ),
             feed=FeedKind.KITE,
             tokens=(NIFTY,),
-            session=KiteSession(
+            session=BrokerEndpoints(
                 api_key=API_KEY,
                 access_token=paper_login(running.url, API_KEY, API_SECRET),
                 rest_root=running.url,

@@ -10,7 +10,7 @@ from bytewax.errors import BytewaxRuntimeError
 from data_contracts.config import KitepilotConfig
 from orchestration.settings import load_config
 from orchestration.stream_cli import recovery_dir
-from orchestration.stream_setup import FeedKind, KiteSession, StreamSpec
+from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec
 from streaming.run import is_interruption
 
 
@@ -47,7 +47,7 @@ def config(tmp_path: Path) -> KitepilotConfig:
 
 
 def _spec(config: KitepilotConfig, feed: FeedKind, name: str) -> StreamSpec:
-    session = KiteSession("key", "token", None, None) if feed is FeedKind.KITE else None
+    session = BrokerEndpoints("key", "token", None, None) if feed is FeedKind.KITE else None
     return StreamSpec(config=config, feed=feed, session=session, worker_name=name)
 
 
