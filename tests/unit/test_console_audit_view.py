@@ -119,7 +119,7 @@ def test_audit_view_filters_by_kind_instrument_time_and_limit(
 ) -> None:
     _seed(tmp_path)
 
-    view = audit_view(tmp_path, **filters)  # type: ignore[arg-type]
+    view = audit_view(tmp_path, **filters)  # type: ignore[arg-type]  # parametrized kwargs
 
     assert [r.seq for r in view.rows] == seqs
 

@@ -199,7 +199,7 @@ def test_feature_state_update_with_naive_time_raises() -> None:
     state = CANDLE_FEATURES.stream_state()
 
     with pytest.raises(ContractError, match="timezone-aware"):
-        state.update(dt.datetime(2026, 3, 2, 4, 0), 10.0, 10.0, 10.0, 0.0)  # noqa: DTZ001
+        state.update(dt.datetime(2026, 3, 2, 4, 0), 10.0, 10.0, 10.0, 0.0)  # noqa: DTZ001 - the naive time is the point
 
 
 def test_feature_state_extend_of_two_instruments_raises(candles: pl.DataFrame) -> None:

@@ -499,26 +499,26 @@ class StubKite:
         return self._answer("cancel_order", (variety, order_id), order_id)
 
     def orders(self) -> list[dict[str, Any]]:
-        return self._answer("orders", (), self.orders_rows)  # type: ignore[no-any-return]
+        return self._answer("orders", (), self.orders_rows)  # type: ignore[no-any-return]  # canned rows
 
     def order_history(self, order_id: str) -> list[dict[str, Any]]:
         rows = [r for r in self.orders_rows if r["order_id"] == order_id]
-        return self._answer("order_history", order_id, rows)  # type: ignore[no-any-return]
+        return self._answer("order_history", order_id, rows)  # type: ignore[no-any-return]  # canned rows
 
     def trades(self) -> list[dict[str, Any]]:
-        return self._answer("trades", (), self.trades_rows)  # type: ignore[no-any-return]
+        return self._answer("trades", (), self.trades_rows)  # type: ignore[no-any-return]  # canned rows
 
     def positions(self) -> dict[str, list[dict[str, Any]]]:
-        return self._answer("positions", (), self.positions_answer)  # type: ignore[no-any-return]
+        return self._answer("positions", (), self.positions_answer)  # type: ignore[no-any-return]  # canned rows
 
     def margins(self, segment: str | None = None) -> dict[str, Any]:
-        return self._answer("margins", segment, self.margins_answer)  # type: ignore[no-any-return]
+        return self._answer("margins", segment, self.margins_answer)  # type: ignore[no-any-return]  # canned rows
 
     def ltp(self, *instruments: str) -> dict[str, dict[str, Any]]:
-        return self._answer("ltp", instruments, self.ltp_answer)  # type: ignore[no-any-return]
+        return self._answer("ltp", instruments, self.ltp_answer)  # type: ignore[no-any-return]  # canned rows
 
     def profile(self) -> dict[str, Any]:
-        return self._answer("profile", (), {"user_id": "PAPER1"})  # type: ignore[no-any-return]
+        return self._answer("profile", (), {"user_id": "PAPER1"})  # type: ignore[no-any-return]  # canned rows
 
 
 def _broker(stub: StubKite, **kwargs: Any) -> KiteBroker:
