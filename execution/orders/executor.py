@@ -30,6 +30,7 @@ from data_contracts.enums import (
     OrderStatus,
     Product,
     ProposalStatus,
+    Side,
 )
 from data_contracts.errors import ContractError
 from data_contracts.ids import ClientTag, ProposalId
@@ -48,7 +49,7 @@ from execution.kite.orders import fill_charges
 from execution.orders.account import AccountBook
 from execution.orders.context import OmsContext
 from execution.orders.intents import entry_intents, exit_intents, flatten_intents
-from execution.risk import RiskVerdict, check_entry, check_exit
+from execution.risk import AccountState, RiskVerdict, check_entry, check_exit
 from execution.store.oms import OrderPurpose, OrderRecord
 
 __all__ = ["Executor", "Submission"]
@@ -137,18 +138,16 @@ class Executor:
         position = self.account.position_quantity(
             exit_proposal.instrument_token, exit_proposal.product
         )
-        verdict = check_exit(
-            instrument=instrument,
-            side=exit_proposal.side,
-            quantity=exit_proposal.quantity,
-            price=exit_proposal.limit_price,
-            position_quantity=position,
-            state=state,
-            calendar=ctx.calendar,
-            freeze_quantity=instrument.freeze_quantity,
-            limits=ctx.settings.limits,
+        verdict = self._exit_verdict(
+            subject,
+            OrderPurpose.EXIT,
+            instrument,
+            exit_proposal.side,
+            exit_proposal.quantity,
+            exit_proposal.limit_price,
+            position,
+            state,
         )
-        self._store_verdict(subject, OrderPurpose.EXIT, verdict, exit_proposal.instrument_token)
         if not verdict.accepted:
             ctx.alert(
                 f"exit_vetoed:{subject}",
@@ -195,18 +194,16 @@ class Executor:
             buffer_pct=ctx.settings.exit_buffer_pct,
             ts_init=ctx.clock.now(),
         )
-        verdict = check_exit(
-            instrument=instrument,
-            side=intents[0].side,
-            quantity=abs(quantity),
-            price=intents[0].price,
-            position_quantity=quantity,
-            state=state,
-            calendar=ctx.calendar,
-            freeze_quantity=instrument.freeze_quantity,
-            limits=ctx.settings.limits,
+        verdict = self._exit_verdict(
+            subject_id,
+            purpose,
+            instrument,
+            intents[0].side,
+            abs(quantity),
+            intents[0].price,
+            quantity,
+            state,
         )
-        self._store_verdict(subject_id, purpose, verdict, instrument_token)
         if not verdict.accepted:
             return Submission(subject_id, False, verdict.reasons)
         return Submission(subject_id, True, (), self._send_all(intents, subject_id, purpose, last))
@@ -631,6 +628,33 @@ class Executor:
         if instrument is None:
             raise ContractError("Executor", "instrument_token", token, "must be a known instrument")
         return instrument
+
+    def _exit_verdict(
+        self,
+        subject: str,
+        purpose: OrderPurpose,
+        instrument: Instrument,
+        side: Side,
+        quantity: int,
+        price: float | None,
+        position_quantity: int,
+        state: AccountState,
+    ) -> RiskVerdict:
+        """The risk engine's exit check of closing ``quantity``, stored and audited."""
+        ctx = self.context
+        verdict = check_exit(
+            instrument=instrument,
+            side=side,
+            quantity=quantity,
+            price=price,
+            position_quantity=position_quantity,
+            state=state,
+            calendar=ctx.calendar,
+            freeze_quantity=instrument.freeze_quantity,
+            limits=ctx.settings.limits,
+        )
+        self._store_verdict(subject, purpose, verdict, instrument.instrument_token)
+        return verdict
 
     def _store_verdict(
         self, subject: str, purpose: OrderPurpose, verdict: RiskVerdict, token: int

@@ -8,10 +8,11 @@ own deterministic client tag.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from data_contracts.enums import OrderType, Product, Side
-from data_contracts.ids import ProposalId
+from data_contracts.enums import Exchange, OrderType, Product, Side
+from data_contracts.ids import InstrumentToken, ProposalId
 from data_contracts.instruments import Instrument
 from data_contracts.pricegrid import round_for_side, slice_quantity
 from data_contracts.trading import ExitProposal, OrderIntent, Proposal
@@ -28,13 +29,40 @@ def slices_of(quantity: int, lot_size: int, freeze_quantity: int | None) -> tupl
     return slice_quantity(quantity, lot_size, freeze_quantity)
 
 
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """What every child order of one subject shares."""
+
+    instrument_token: InstrumentToken
+    exchange: Exchange
+    tradingsymbol: str
+    side: Side
+    lot_size: int
+    tick_size: float
+    product: Product
+    price: float
+
+    @classmethod
+    def of(cls, order: Proposal | ExitProposal) -> _Terms:
+        return cls(
+            order.instrument_token,
+            order.exchange,
+            order.tradingsymbol,
+            order.side,
+            order.lot_size,
+            order.tick_size,
+            order.product,
+            order.limit_price,
+        )
+
+
 def entry_intents(
     proposal: Proposal, freeze_quantity: int | None, ts_init: datetime
 ) -> tuple[OrderIntent, ...]:
     """The LIMIT orders of an approved proposal, at its limit price (already on the grid, with
     the fill model's buffer through the decision price)."""
     return _limit_orders(
-        proposal.proposal_id, proposal, proposal.quantity, freeze_quantity, ts_init
+        proposal.proposal_id, _Terms.of(proposal), proposal.quantity, freeze_quantity, ts_init
     )
 
 
@@ -42,35 +70,37 @@ def exit_intents(
     exit_proposal: ExitProposal, freeze_quantity: int | None, ts_init: datetime
 ) -> tuple[OrderIntent, ...]:
     """The protected LIMIT orders closing a trade (the exit monitor priced them)."""
+    terms = _Terms.of(exit_proposal)
     return _limit_orders(
-        exit_proposal.exit_id, exit_proposal, exit_proposal.quantity, freeze_quantity, ts_init
+        exit_proposal.exit_id, terms, exit_proposal.quantity, freeze_quantity, ts_init
     )
 
 
 def _limit_orders(
     subject: ProposalId,
-    order: Proposal | ExitProposal,
+    terms: _Terms,
     quantity: int,
     freeze_quantity: int | None,
     ts_init: datetime,
 ) -> tuple[OrderIntent, ...]:
+    """One LIMIT order per freeze-quantity slice, each under its own client tag."""
     return tuple(
         OrderIntent(
             client_tag=client_tag(subject.value, index),
             proposal_id=subject,
-            instrument_token=order.instrument_token,
-            exchange=order.exchange,
-            tradingsymbol=order.tradingsymbol,
-            side=order.side,
+            instrument_token=terms.instrument_token,
+            exchange=terms.exchange,
+            tradingsymbol=terms.tradingsymbol,
+            side=terms.side,
             quantity=child,
-            lot_size=order.lot_size,
-            tick_size=order.tick_size,
+            lot_size=terms.lot_size,
+            tick_size=terms.tick_size,
             order_type=OrderType.LIMIT,
-            product=order.product,
+            product=terms.product,
             ts_init=ts_init,
-            price=order.limit_price,
+            price=terms.price,
         )
-        for index, child in enumerate(slices_of(quantity, order.lot_size, freeze_quantity))
+        for index, child in enumerate(slices_of(quantity, terms.lot_size, freeze_quantity))
     )
 
 
@@ -93,24 +123,20 @@ def flatten_intents(
     # Rounded against us on purpose (SELL down, BUY up): the point is to get out.
     price = float(round_for_side(last_price * through, instrument.tick_size, side.opposite))
     price = max(price, instrument.tick_size)
-    quantity = abs(position_quantity)
-    return tuple(
-        OrderIntent(
-            client_tag=client_tag(subject_id, index),
-            proposal_id=ProposalId(subject_id),
-            instrument_token=instrument.instrument_token,
-            exchange=instrument.exchange,
-            tradingsymbol=instrument.tradingsymbol,
-            side=side,
-            quantity=child,
-            lot_size=instrument.lot_size,
-            tick_size=instrument.tick_size,
-            order_type=OrderType.LIMIT,
-            product=product,
-            ts_init=ts_init,
-            price=price,
-        )
-        for index, child in enumerate(
-            slices_of(quantity, instrument.lot_size, instrument.freeze_quantity)
-        )
+    terms = _Terms(
+        instrument.instrument_token,
+        instrument.exchange,
+        instrument.tradingsymbol,
+        side,
+        instrument.lot_size,
+        instrument.tick_size,
+        product,
+        price,
+    )
+    return _limit_orders(
+        ProposalId(subject_id),
+        terms,
+        abs(position_quantity),
+        instrument.freeze_quantity,
+        ts_init,
     )
