@@ -50,6 +50,9 @@ def model_pipeline(config: KitepilotConfig, calendar: NseCalendar) -> ModelPipel
             per_trade_risk=config.risk.per_trade_risk,
             max_concurrent=config.risk.max_concurrent_positions,
             leverage={ChargeSegment.INTRADAY.value: backtest.intraday_leverage},
+            max_position_notional=min(
+                config.risk.max_symbol_exposure, config.risk.max_total_exposure
+            ),
         ),
         threshold=strategy.min_confidence,
         min_expected_net_profit=strategy.min_expected_net_profit,

@@ -160,7 +160,7 @@ class _Simulation:
         )
         filled = np.where(long, entry <= limit, entry >= limit)
         leverage = np.array([portfolio.leverage_of(s) for s in SEGMENTS])[book.segment]
-        lots = _lots(book, entry, leverage, portfolio)
+        lots = _lots(book, limit, leverage, portfolio)
         skip = np.full(len(book), _NOT_SKIPPED, dtype=np.int64)
         skip[lots < 1] = _TOO_SMALL
         skip[~filled] = _LIMIT_NOT_FILLED
@@ -260,9 +260,9 @@ class _Trade:
         )
 
 
-def _lots(book: Entries, entry: Floats, leverage: Floats, portfolio: Portfolio) -> Ints:
-    """Given lots, or the sizing rule's lots (:func:`size_lots`)."""
-    sized = size_lots(entry, book.stop_loss, book.lot_size, leverage, portfolio)
+def _lots(book: Entries, limit: Floats, leverage: Floats, portfolio: Portfolio) -> Ints:
+    """Given lots, or the sizing rule's lots (:func:`size_lots`) at the order's limit price."""
+    sized = size_lots(limit, book.stop_loss, book.lot_size, leverage, portfolio)
     return np.where(book.lots > 0, book.lots, sized)
 
 

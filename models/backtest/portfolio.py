@@ -56,19 +56,24 @@ class Portfolio:
     ``capital``: rupees at the start. ``per_trade_risk``: rupees lost if a stop is hit, which
     sizes an entry without ``lots``. ``max_concurrent``: open positions across instruments (None:
     unlimited). ``leverage``: notional per rupee of capital, keyed by ChargeSegment value; a
-    missing segment has 1.0 (the whole notional is blocked).
+    missing segment has 1.0 (the whole notional is blocked). ``max_position_notional``: the most
+    rupees one position may commit at its limit price (None: no cap besides capital) — the risk
+    engine's exposure limits, so that a sized entry is one the risk engine accepts.
     """
 
     capital: float
     per_trade_risk: float
     max_concurrent: int | None = None
     leverage: Mapping[str, float] = field(default_factory=_default_leverage)
+    max_position_notional: float | None = None
 
     def __post_init__(self) -> None:
         positive(_OWNER, "capital", self.capital)
         positive(_OWNER, "per_trade_risk", self.per_trade_risk)
         if self.max_concurrent is not None:
             integer(_OWNER, "max_concurrent", self.max_concurrent, minimum=1)
+        if self.max_position_notional is not None:
+            positive(_OWNER, "max_position_notional", self.max_position_notional)
         instance_of(_OWNER, "leverage", self.leverage, Mapping)
         allowed = {segment.value for segment in ChargeSegment}
         for segment, value in self.leverage.items():
@@ -103,17 +108,28 @@ def size_lots(
     portfolio: Portfolio,
 ) -> Ints:
     """Lots of each trade: floor(per-trade risk / loss per lot at the stop), capped so that the
-    notional is within capital x leverage; 0 when not even one lot fits. The backtest, labels
-    and the streaming proposals size with this one rule."""
+    notional is within capital x leverage and within the portfolio's position cap; 0 when not
+    even one lot fits. The backtest, labels and the streaming proposals size with this one rule.
+
+    ``entry`` is the order's limit price — the worst price it can fill at, which is where the
+    risk engine measures the capital at risk and the exposure of a proposal.
+    """
     entry_, stop_, lot_ = (np.asarray(a, dtype=np.float64) for a in (entry, stop_loss, lot_size))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         loss_per_lot = np.abs(entry_ - stop_) * lot_
+        notional_per_lot = entry_ * lot_
         by_risk = np.floor(portfolio.per_trade_risk / loss_per_lot + _WHOLE_TOLERANCE)
         by_capital = np.floor(
-            portfolio.capital * np.asarray(leverage, dtype=np.float64) / (entry_ * lot_)
+            portfolio.capital * np.asarray(leverage, dtype=np.float64) / notional_per_lot
             + _WHOLE_TOLERANCE
         )
-        sized = np.nan_to_num(np.minimum(by_risk, by_capital), nan=0.0, posinf=0.0)
+        sized = np.minimum(by_risk, by_capital)
+        if portfolio.max_position_notional is not None:
+            by_exposure = np.floor(
+                portfolio.max_position_notional / notional_per_lot + _WHOLE_TOLERANCE
+            )
+            sized = np.minimum(sized, by_exposure)
+        sized = np.nan_to_num(sized, nan=0.0, posinf=0.0)
     lots: Ints = np.maximum(sized, 0).astype(np.int64)
     return lots
 

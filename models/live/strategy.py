@@ -255,7 +255,7 @@ class LiveStrategy:
         filled = fill <= limit if long else fill >= limit
         leverage = s.portfolio.leverage_of(entry.segment.value)
         lots = int(
-            size_lots([fill], [entry.stop_loss], [entry.lot_size], [leverage], s.portfolio)[0]
+            size_lots([limit], [entry.stop_loss], [entry.lot_size], [leverage], s.portfolio)[0]
         )
         if not (levels_ok and filled and lots >= 1):
             return None

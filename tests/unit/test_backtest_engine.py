@@ -261,27 +261,42 @@ def test_simulate_trades_entry_that_cannot_trade_is_skipped_with_reason(
 
 
 @pytest.mark.parametrize(
-    ("per_trade_risk", "capital", "lot_size", "segment", "lots"),
+    ("per_trade_risk", "capital", "lot_size", "segment", "cap", "lots"),
     [
-        # floor(1000 / (1.05 x 1)) = 952 lots.
-        (1_000, 1_000_000, 1, "intraday", 952),
-        # floor(1000 / (1.05 x 50)) = 19 lots.
-        (1_000, 1_000_000, 50, "futures", 19),
-        # Capped: 20,000 x 5 / 100.05 = 999.5 -> 999 lots (intraday leverage 5).
-        (1_000_000, 20_000, 1, "intraday", 999),
-        # Futures have no leverage in the mapping (1.0): 20,000 / (100.05 x 50) = 3.99 -> 3 lots.
-        (1_000_000, 20_000, 50, "futures", 3),
+        # Sized at the limit (100.10; the fill is 100.05): floor(1000 / (1.10 x 1)) = 909 lots.
+        (1_000, 1_000_000, 1, "intraday", None, 909),
+        # floor(1000 / (1.10 x 50)) = 18 lots.
+        (1_000, 1_000_000, 50, "futures", None, 18),
+        # Capped: 20,000 x 5 / 100.10 = 999.0 -> 999 lots (intraday leverage 5).
+        (1_000_000, 20_000, 1, "intraday", None, 999),
+        # Futures have no leverage in the mapping (1.0): 20,000 / (100.10 x 50) = 3.99 -> 3 lots.
+        (1_000_000, 20_000, 50, "futures", None, 3),
+        # The position cap (the risk engine's exposure limit): 6,000 / 100.10 = 59.9 -> 59 lots.
+        (1_000, 1_000_000, 1, "intraday", 6_000, 59),
+        # A cap below one lot's notional: not even one lot (5,000 / (100.10 x 50) < 1).
+        (1_000_000, 1_000_000, 50, "futures", 5_000, 0),
     ],
 )
-def test_simulate_trades_null_lots_sized_by_risk_capped_by_capital(
-    per_trade_risk: float, capital: float, lot_size: int, segment: str, lots: int
+def test_simulate_trades_null_lots_sized_by_risk_capped_by_capital_and_position_cap(
+    per_trade_risk: float,
+    capital: float,
+    lot_size: int,
+    segment: str,
+    cap: float | None,
+    lots: int,
 ) -> None:
-    portfolio = Portfolio(capital=capital, per_trade_risk=per_trade_risk)
+    portfolio = Portfolio(
+        capital=capital, per_trade_risk=per_trade_risk, max_position_notional=cap
+    )
     frame = entries({"lots": None, "lot_size": lot_size, "segment": segment})
 
     result = simulate_trades(bars([FLAT, FLAT]), frame, fills=FILLS, portfolio=portfolio)
 
-    assert result.trades.select("lots", "quantity").row(0) == (lots, lots * lot_size)
+    if lots == 0:
+        assert result.trades.is_empty()
+        assert result.skipped.get_column("reason").to_list() == ["too_small_for_one_lot"]
+    else:
+        assert result.trades.select("lots", "quantity").row(0) == (lots, lots * lot_size)
 
 
 def test_simulate_trades_given_lots_are_traded_as_given() -> None:

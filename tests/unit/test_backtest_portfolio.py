@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from data_contracts.schemas import UTC_TIMESTAMP
-from models.backtest import FillModel, Portfolio, run_backtest
+from models.backtest import FillModel, Portfolio, run_backtest, size_lots
 from models.backtest.portfolio import (
     ACCEPTED,
     SKIP_REASONS,
@@ -346,3 +346,45 @@ def test_run_backtest_skipped_keeps_simulation_and_portfolio_reasons() -> None:
     result = run_backtest(flat_bars([1], 5), frame, fills=NO_COSTS, portfolio=Portfolio(1e6, 1e3))
 
     assert outcome(result.skipped, result.trades) == {0: "taken", 1: "invalid_levels"}
+
+
+_PRICES = st.floats(min_value=0.05, max_value=50_000, allow_nan=False)
+
+
+@given(
+    entry=_PRICES,
+    stop_distance=st.floats(min_value=0.05, max_value=5_000, allow_nan=False),
+    lot_size=st.sampled_from([1, 15, 25, 50, 65, 75, 1_800]),
+    leverage=st.sampled_from([1.0, 5.0]),
+    capital=st.floats(min_value=1_000, max_value=1e8),
+    per_trade_risk=st.floats(min_value=1, max_value=1e6),
+    cap=st.none() | st.floats(min_value=100, max_value=1e8),
+)
+def test_size_lots_never_breaks_a_limit_the_risk_engine_checks(
+    entry: float,
+    stop_distance: float,
+    lot_size: int,
+    leverage: float,
+    capital: float,
+    per_trade_risk: float,
+    cap: float | None,
+) -> None:
+    portfolio = Portfolio(
+        capital=capital, per_trade_risk=per_trade_risk, max_position_notional=cap
+    )
+
+    (lots,) = size_lots([entry], [entry - stop_distance], [lot_size], [leverage], portfolio)
+
+    quantity = int(lots) * lot_size
+    slack = 1 + 1e-6  # the rule's whole-lot tolerance against float noise
+    assert lots >= 0
+    assert quantity * stop_distance <= per_trade_risk * slack
+    assert quantity * entry <= capital * leverage * slack
+    if cap is not None:
+        assert quantity * entry <= cap * slack
+    # One more lot would break one of the limits: the rule takes as much as it may.
+    more = (int(lots) + 1) * lot_size
+    limits = [more * stop_distance > per_trade_risk, more * entry > capital * leverage]
+    if cap is not None:
+        limits.append(more * entry > cap)
+    assert any(limits)

@@ -166,7 +166,7 @@ def test_equity_levels_fill_and_lots_are_the_backtest_rules_on_the_same_row(
         np.array([INFY.tick_size]),
     )
     lots = size_lots(
-        fill,
+        limit,
         [entry["stop_loss"]],
         [1],
         [SETTINGS.portfolio.leverage_of("intraday")],
@@ -513,7 +513,7 @@ def test_option_expected_net_profit_is_the_bracket_expectation_after_charges() -
         np.array([0.05]),
     )
     assert (point.entry_price, point.limit_price) == (fill[0], limit[0])
-    lots = size_lots(fill, [proposal.stop_loss], [65], [1.0], SETTINGS.portfolio)[0]
+    lots = size_lots(limit, [proposal.stop_loss], [65], [1.0], SETTINGS.portfolio)[0]
     quantity = int(lots) * 65
     assert (point.lots, point.quantity) == (lots, quantity)
 
