@@ -43,7 +43,8 @@ from execution.risk import AccountState, RiskVerdict, check_entry
 from execution.store import SqlStore
 from models.backtest.fills import FillModel
 from models.lake import Lake
-from orchestration.execution_cli import audit_directory, broker_session, build_executor
+from orchestration.broker_login import broker_session
+from orchestration.execution_cli import audit_directory, build_executor
 
 __all__ = ["BrokerLink", "build_services", "dashboard_token", "run_dashboard", "token_file"]
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import SystemClock
 from data_contracts.config import KitepilotConfig
-from data_contracts.enums import TradingMode
-from data_contracts.errors import ContractError
 from data_contracts.ids import ProposalId
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.ports import Clock
@@ -27,20 +24,16 @@ from execution.audit import AuditLog, ChainReport, verify
 from execution.kite.broker import kite_broker
 from execution.kite.historical import KiteHistoricalSource, KiteSourceSettings, kite_client
 from execution.kite.order_updates import OrderUpdateFeed
-from execution.kite.session import SessionFile
 from execution.orders.context import ExecutorSettings, OmsContext
 from execution.orders.desk import DecisionDesk
 from execution.orders.executor import Executor
 from execution.orders.service import ExecutionService
 from execution.store import OmsStore, SqlStore, StoredVerdict
-from orchestration.stream_cli import paper_session
-from orchestration.stream_setup import BrokerEndpoints
+from orchestration.broker_login import BrokerLogin, broker_session
 
 __all__ = [
-    "BrokerLogin",
     "Decided",
     "audit_directory",
-    "broker_session",
     "build_executor",
     "decide",
     "run_executor",
@@ -56,30 +49,6 @@ def _audit(config: KitepilotConfig) -> AuditLog:
     """The audit log, stamped with the wall clock: it records when *we* wrote each entry (a
     replay's market time runs in the past and would break its day-by-day order)."""
     return AuditLog(audit_directory(config), SystemClock())
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerLogin:
-    """Where the broker is and the session's token, and when the session ends (if known)."""
-
-    endpoints: BrokerEndpoints
-    expires_at: datetime | None = None
-
-
-def broker_session(config: KitepilotConfig) -> BrokerLogin:
-    """Paper: a session on the local paper exchange; live: the day's `kitepilot login` session,
-    with when it expires (06:00 IST)."""
-    if config.mode is not TradingMode.LIVE:
-        return BrokerLogin(paper_session(config))
-    kite = config.kite
-    stored = SessionFile(kite.session_file.expanduser()).load()
-    if stored is None:
-        rule = "must hold a session: run `kitepilot login`"
-        raise ContractError("kite", "session_file", str(kite.session_file), rule)
-    endpoints = BrokerEndpoints(
-        api_key=stored.api_key, access_token=stored.access_token, rest_root=None, ticker_root=None
-    )
-    return BrokerLogin(endpoints, stored.expires_at)
 
 
 def build_executor(

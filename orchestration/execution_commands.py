@@ -173,7 +173,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one nested function per 
     ) -> None:
         """Fire the kill switch: cancel every order, close every position, halt new trades."""
         from execution.orders.kill_switch import engage
-        from orchestration.execution_cli import broker_session, build_executor
+        from orchestration.broker_login import broker_session
+        from orchestration.execution_cli import build_executor
 
         config = _load(config_file)
         try:
@@ -194,7 +195,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one nested function per 
         """Re-arm after a kill (type REARM to confirm)."""
         from execution.orders.kill_switch import REARM_CONFIRMATION
         from execution.orders.kill_switch import rearm as do_rearm
-        from orchestration.execution_cli import broker_session, build_executor
+        from orchestration.broker_login import broker_session
+        from orchestration.execution_cli import build_executor
 
         config = _load(config_file)
         typed = typer.prompt(f"Type {REARM_CONFIRMATION} to re-arm trading")

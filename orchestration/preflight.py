@@ -116,8 +116,8 @@ def _broker(config: KitepilotConfig, clock: Clock, where: str) -> tuple[Check, K
     from execution.console.preflight import BROKER_FAILURES, broker_check
     from execution.kite.broker import kite_broker
     from execution.kite.session import SessionFile
+    from orchestration.broker_login import paper_session
     from orchestration.session_cli import session_info
-    from orchestration.stream_cli import paper_session
 
     token = ""
     saved: str | None = None

@@ -13,13 +13,12 @@ from data_contracts.config import KitepilotConfig
 from data_contracts.enums import TradingMode
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
-from execution.kite.login import paper_login
 from execution.store import SqlStore
-from orchestration.paper_cli import credentials
+from orchestration.broker_login import broker_session, paper_session
 from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec, build_stream
 from streaming.run import run_flow
 
-__all__ = ["StreamSummary", "paper_session", "run_stream", "stream_spec", "summary"]
+__all__ = ["StreamSummary", "run_stream", "stream_spec", "summary"]
 
 
 @dataclass(frozen=True)
@@ -32,36 +31,10 @@ class StreamSummary:
     metrics: Mapping[str, Mapping[str, float]]
 
 
-def paper_session(config: KitepilotConfig) -> BrokerEndpoints:
-    """A session on the local paper exchange (its login page needs no password)."""
-    paper = config.paper_exchange
-    root = f"http://{paper.host}:{paper.port}"
-    secret, _ = credentials(config)
-    return BrokerEndpoints(
-        api_key=paper.api_key,
-        access_token=paper_login(root, paper.api_key, secret.api_secret),
-        rest_root=root,
-        ticker_root=f"ws://{paper.host}:{paper.port}",
-    )
-
-
 def _live_session(config: KitepilotConfig) -> BrokerEndpoints:
     if config.mode is not TradingMode.LIVE:
         raise ContractError("mode", "mode", config.mode.value, "must be 'live' to stream from Kite")
-    kite = config.kite
-    if kite.api_key is None or kite.access_token is None:
-        raise ContractError(
-            "kite",
-            "access_token",
-            None,
-            "must be set (KITEPILOT_KITE__API_KEY and KITEPILOT_KITE__ACCESS_TOKEN in .env)",
-        )
-    return BrokerEndpoints(
-        api_key=kite.api_key.get_secret_value(),
-        access_token=kite.access_token.get_secret_value(),
-        rest_root=None,
-        ticker_root=None,
-    )
+    return broker_session(config).endpoints
 
 
 def stream_spec(
