@@ -7,6 +7,7 @@ logic lives here.
 from __future__ import annotations
 
 import json
+import signal
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -73,6 +74,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 
 def main() -> None:
+    # A supervisor (`kitepilot up`, docker, systemd) stops a process with SIGTERM. Treat it as
+    # Ctrl-C, so that long-running commands take the path they take on Ctrl-C — stop the loop,
+    # finish the write in hand, close the store — instead of dying where they stand.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     app()
 
 

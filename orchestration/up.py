@@ -724,8 +724,26 @@ def run_up(
             killed = supervisor.stop(options.stop_grace)
     if killed:
         console.print(f"[yellow]killed after {options.stop_grace:g} s:[/] {', '.join(killed)}")
+    exits = [
+        f"{s.name} {exit_words(s.last_exit)}"
+        for s in supervisor.statuses()
+        if s.last_exit is not None
+    ]
+    if exits:
+        console.print(f"exit status: {', '.join(exits)}", highlight=False)
     console.print(f"all services stopped; logs in {Path(config.storage.var_dir) / 'logs'}")
     return code
+
+
+def exit_words(returncode: int) -> str:
+    """A child's exit status in words: a negative code is the signal that ended it (the process
+    did not stop on its own when asked)."""
+    if returncode >= 0:
+        return f"exited {returncode}"
+    try:
+        return f"ended by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"ended by signal {-returncode}"
 
 
 def _start(

@@ -31,6 +31,7 @@ from orchestration.up import (
     Service,
     ServiceState,
     Supervisor,
+    exit_words,
     group_members,
     plan_services,
     prepare_dagster_home,
@@ -75,6 +76,14 @@ def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
 
 
 # -- choosing and planning ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("returncode", "words"),
+    [(0, "exited 0"), (2, "exited 2"), (-15, "ended by SIGTERM"), (-9, "ended by SIGKILL")],
+)
+def test_exit_words_name_the_signal_that_ended_a_child(returncode: int, words: str) -> None:
+    assert exit_words(returncode) == words
 
 
 @pytest.mark.parametrize(
@@ -382,5 +391,8 @@ def test_up_trading_side_paper_exchange_and_dash_answer_then_sigint_stops_every_
 
     token = (running.var / "dashboard" / "auth_token").read_text(encoding="utf-8").strip()
     _assert_stopped_cleanly(running, code, out, {PAPER_EXCHANGE, "dashboard", "stream", "executor"})
+    # Each kitepilot child took its Ctrl-C path on the supervisor's SIGTERM (not killed by it).
+    for name in (PAPER_EXCHANGE, "dashboard", "stream", "executor"):
+        assert f"{name} exited 0" in out, out
     assert str(running.var / "dashboard" / "auth_token") in out
     assert token not in out
