@@ -79,16 +79,24 @@ class MarketDataResource(ConfigurableResource, ABC):
         """Option-chain snapshots of ``day`` (may be empty where the source has none)."""
 
 
+# The simulator's own defaults (a seed and a range are required; any will do to read them).
+_SIMULATOR_DEFAULTS = SimulatorConfig(seed=0, start=date(2026, 1, 1), end=date(2026, 1, 1))
+
+
 class SimulatorMarketData(MarketDataResource):
     """The embedded, seeded market simulator (see docs/simulator.md). Simulated, not market data."""
 
     seed: int
     start: str
     end: str
+    momentum_15m: float = _SIMULATOR_DEFAULTS.momentum_15m
 
     def _market(self) -> SimulatedMarket:
         return _simulated_market(
-            self.seed, date.fromisoformat(self.start), date.fromisoformat(self.end)
+            self.seed,
+            date.fromisoformat(self.start),
+            date.fromisoformat(self.end),
+            self.momentum_15m,
         )
 
     def instruments(self, day: date) -> list[Instrument]:
@@ -102,9 +110,10 @@ class SimulatorMarketData(MarketDataResource):
 
 
 @lru_cache(maxsize=4)
-def _simulated_market(seed: int, start: date, end: date) -> SimulatedMarket:
+def _simulated_market(seed: int, start: date, end: date, momentum_15m: float) -> SimulatedMarket:
     # Building a market plans every day of the range; reuse it across assets and partitions.
-    return SimulatedMarket(SimulatorConfig(seed=seed, start=start, end=end))
+    config = SimulatorConfig(seed=seed, start=start, end=end, momentum_15m=momentum_15m)
+    return SimulatedMarket(config)
 
 
 class KiteMarketData(MarketDataResource):

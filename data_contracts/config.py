@@ -252,6 +252,7 @@ class DataConfig(_Section):
     simulator_seed: Annotated[int, Field(ge=0)]
     simulator_start: date
     simulator_end: date
+    simulator_momentum_15m: Annotated[float, Field(ge=-0.5, le=0.5)]
     kite_universe: tuple[str, ...]
     files_path: Path | None
     files_preset: str | None

@@ -158,6 +158,7 @@ def market_data_resource(config: KitepilotConfig) -> MarketDataResource:
         seed=data.simulator_seed,
         start=data.simulator_start.isoformat(),
         end=data.simulator_end.isoformat(),
+        momentum_15m=data.simulator_momentum_15m,
     )
 
 
