@@ -39,10 +39,13 @@ from data_contracts.symbols import DerivativeSymbol
 from data_contracts.timeutil import IST, to_ist
 from models.data_quality import format_report
 from orchestration.config_docs import register as register_config_docs
+from orchestration.demo import demo_account, demo_batch, demo_model, demo_session
+from orchestration.demo_cache import DemoCache
 from orchestration.execution_commands import register as register_execution_commands
 from orchestration.preflight import register as register_preflight
 from orchestration.replay_cli import register as register_replay
 from orchestration.settings import ResolvedConfig, resolve_config
+from orchestration.training_view import print_training
 from orchestration.up import register as register_up
 
 app = typer.Typer(
@@ -331,8 +334,6 @@ def _print_calendar(
         console.print("No NSE holidays in this range.")
 
 
-# What `kitepilot demo` will run once the rest of the system exists, and the issue that builds it.
-_NOT_BUILT_YET = (("the demo's reuse of an earlier run's lake and model", "#9"),)
 _DEMO_NIFTY_SPOT = 24_400
 _DEMO_NIFTY_LOT = 65
 _DEMO_PREMIUM = 100.0
@@ -340,14 +341,27 @@ _DEMO_PREMIUM = 100.0
 
 @app.command()
 def demo(config_file: ConfigOption = None) -> None:
-    """The main job: the foundation, the batch data side and the model side (the rest of the
-    system lands with issues #5-#9)."""
-    config = _load(config_file)
+    """The main job, in minutes: simulated data through every Dagster asset and check,
+    walk-forward training and gated promotion in MLflow, then a simulated morning through the
+    paper exchange, the streaming worker, a labelled demo approver, the risk engine and the
+    executor. A second run reuses the lake and the model when nothing that made them changed."""
+    yours = _load(config_file)
+    config = demo_account(yours)
     today = _today()
     console.rule("[bold]kitepilot demo[/]")
     console.print(
-        f"[bold green]{config.mode.value.upper()}[/] mode · capital ₹{config.capital:,.0f} · "
-        f"config valid ({len(_flatten(config.model_dump()))} settings)"
+        f"[bold green]{config.mode.value.upper()}[/] mode · config valid "
+        f"({len(_flatten(yours.model_dump()))} settings)"
+    )
+    console.print(
+        f"[bold]demo world (this run only)[/]: your limits scaled to a ₹{config.capital:,.0f} "
+        f"paper account (yours ₹{yours.capital:,.0f}): per-trade risk "
+        f"₹{config.risk.per_trade_risk:,.0f}, ≤ ₹{config.risk.max_symbol_exposure:,.0f} a symbol, "
+        f"daily loss limit ₹{config.risk.daily_loss_limit:,.0f}; a simulated market with a "
+        f"planted 15-minute momentum of {config.data.simulator_momentum_15m:g} (yours "
+        f"{yours.data.simulator_momentum_15m:g}); proposals from p_win ≥ "
+        f"{config.strategy.min_confidence:.2f} (yours {yours.strategy.min_confidence:.2f})",
+        highlight=False,
     )
     with _shown_calendar_warnings():
         nse = NseCalendar.default(override=config.calendar.holidays_file)
@@ -389,106 +403,20 @@ def demo(config_file: ConfigOption = None) -> None:
     _demo_exits(config, today)
 
     console.rule("Batch side: simulator → Dagster assets → checks → features → labels")
-    _demo_batch(config)
+    cache = DemoCache.under(config.storage.var_dir)
+    lake = demo_batch(config, console, cache)
 
     console.rule("Model: walk-forward XGBoost → MLflow registry → gated promotion → backtest")
-    from orchestration.model_cli import train as run_training  # lazy: heavy imports
-
-    _print_training(run_training(config))
-    console.print(
-        "MLflow UI: `.venv/bin/mlflow ui --backend-store-uri "
-        f"{config.storage.mlflow_tracking_uri}`",
-        soft_wrap=True,
-    )
+    demo_model(config, console, cache, lake)
 
     console.rule(
         "Paper session: the last simulated morning through the paper exchange, the streaming "
         "worker, a demo approver, the risk engine and the executor"
     )
-    _demo_session(config)
-
-    console.rule("Not built yet")
-    for what, issue in _NOT_BUILT_YET:
-        console.print(f"[dim]·[/] {what} [dim]({issue})[/]")
+    demo_session(config, console)
     console.print(
         "Any order above went to the local paper exchange through the real kiteconnect client; "
         "nothing reached a broker. Simulated data is not market evidence."
-    )
-
-
-_DEMO_STREAM_UNTIL = dt_time(10, 30)
-_DEMO_SPEED = 120.0  # market seconds per wall second: the morning in well under a minute
-
-
-def _demo_account(config: KitepilotConfig) -> KitepilotConfig:
-    """The demo's paper account. The shipped risk limits are sized for ₹10,000, under which the
-    equity strategy's MIS sizing (capital times leverage) is vetoed on exposure every time; the
-    demo shows the whole path on a ₹1,00,000 paper account (this run only, said on screen)."""
-    risk = config.risk.model_copy(
-        update={
-            "daily_loss_limit": 50_000,
-            "per_trade_risk": 50_000,
-            "max_symbol_exposure": 600_000,
-            "max_total_exposure": 1_000_000,
-        }
-    )
-    paper = config.paper_exchange.model_copy(update={"starting_cash": 1_000_000})
-    return config.model_copy(update={"capital": 100_000, "risk": risk, "paper_exchange": paper})
-
-
-def _demo_session(config: KitepilotConfig) -> None:
-    from execution.console.demo_approver import DemoApprover  # lazy: heavy imports
-    from orchestration.data_cli import demo_range
-    from orchestration.replay_cli import replay
-
-    _, day = demo_range(config, 1)
-    demo = _demo_account(config)
-    approver = DemoApprover(config.strategy.min_confidence)
-    console.print(
-        f"demo account (this run only): capital ₹{demo.capital:,.0f}, paper cash "
-        f"₹{demo.paper_exchange.starting_cash:,.0f}, per-trade risk "
-        f"₹{demo.risk.per_trade_risk:,.0f}, exposure ≤ ₹{demo.risk.max_symbol_exposure:,.0f} a "
-        f"symbol; approvals by [bold]{approver.decided_by}[/] through the same decision desk a "
-        "person uses — the risk engine still checks every order",
-        highlight=False,
-    )
-    run = replay(demo, day, day, speed=_DEMO_SPEED, until=_DEMO_STREAM_UNTIL)
-    (result,) = run.sessions
-    activity = result.activity
-    console.print(
-        f"{result.ticks:,} ticks → {result.scored_bars:,} scored bars → {result.proposals} "
-        f"proposals (p_win ≥ {config.strategy.min_confidence:.2f}, expected net profit ≥ "
-        f"₹{config.strategy.min_expected_net_profit:,.0f} after charges) → {result.approvals} "
-        f"approved, {result.rejections} rejected, {len(activity.vetoes)} vetoed by the risk "
-        f"engine → orders {dict(activity.orders_by_status) or 'none'}, {activity.fills} fills, "
-        f"{activity.trades.height} trades · net P&L after charges ₹{result.net_pnl:,.2f} "
-        f"(charges ₹{result.charges:,.2f}) · tick→proposal p50/p99 "
-        f"{result.latency_ms.get('tick_to_proposal_p50_us', 0.0):,.1f}/"
-        f"{result.latency_ms.get('tick_to_proposal_p99_us', 0.0):,.1f} ms · "
-        f"{result.wall_seconds:,.0f} s",
-        highlight=False,
-    )
-    for proposal_id, reasons in activity.vetoes[:5]:
-        console.print(f"  vetoed {proposal_id}: {reasons}", highlight=False)
-    if not result.proposals:
-        console.print(
-            "No proposal cleared the thresholds this morning: the model trained on these "
-            "simulated days is rarely that confident (see its calibration in the walk-forward "
-            "report). `kitepilot replay --from D --to D` runs whole days the same way.",
-            highlight=False,
-        )
-    compared = run.comparison.summary
-    console.print(
-        f"vs the vectorized backtest of the same morning: {compared['trades in the backtest']:.0f}"
-        f" backtest trades, {compared['in both']:.0f} in both, P&L difference "
-        f"₹{compared['P&L difference (replay - backtest)']:,.2f} (why they differ: docs/replay.md)",
-        highlight=False,
-    )
-    console.print(f"paper-session report: {run.report}", highlight=False)
-    console.print(
-        "The same live: `kitepilot up` (paper exchange, Dagster, MLflow, worker, executor, "
-        "dashboard at http://127.0.0.1:8050); see docs/OPERATIONS.md.",
-        highlight=False,
     )
 
 
@@ -599,15 +527,6 @@ def data_validate(
         raise typer.Exit(code=1)
 
 
-# Enough for the default walk-forward (20 training days + 5-day test windows): two folds.
-_DEMO_TRADING_DAYS = 30
-
-
-_ML_SHOWN = ("auc", "brier", "log_loss", "ece", "precision", "recall", "predicted_positive")
-# The full set (Sortino, exposure, turnover, ...) is in the walk-forward report.
-_TRADING_SHOWN = ("net_pnl", "charges", "trades", "win_rate", "sharpe", "max_drawdown")
-
-
 @app.command()
 def train(config_file: ConfigOption = None) -> None:
     """Walk-forward train, register in MLflow, promote to champion only if it beats the current
@@ -620,37 +539,9 @@ def train(config_file: ConfigOption = None) -> None:
     except ContractError as error:
         _print_error(error)
         raise typer.Exit(code=2) from None
-    _print_training(outcome)
+    print_training(console, outcome)
     if not outcome.succeeded:
         raise typer.Exit(code=1)
-
-
-def _print_training(outcome: Any) -> None:
-    study = outcome.study
-    if study is None:
-        console.print("[red]training did not produce a walk-forward study[/] (see the Dagster run)")
-        return
-    metrics = study.metrics
-    console.print(
-        "out of sample: "
-        + " · ".join(f"{name} {metrics[name]:.4f}" for name in _ML_SHOWN if name in metrics)
-    )
-    table = Table(title="Out-of-sample trading, after all charges (walk-forward test windows)")
-    table.add_column("strategy", no_wrap=True)
-    for name in _TRADING_SHOWN:
-        table.add_column(name, justify="right")
-    for row in study.frames["comparison"].iter_rows(named=True):
-        table.add_row(row["strategy"], *(f"{row[name]:,.2f}" for name in _TRADING_SHOWN))
-    console.print(table)
-    verdict = "[green]promoted to champion[/]" if outcome.promoted else "[yellow]challenger[/]"
-    console.print(f"model version {outcome.version}: {verdict}")
-    for reason in outcome.reasons:
-        console.print(f"  · {reason}")
-    # Paths are for copying: never wrapped.
-    console.print(f"walk-forward report: {outcome.report}", soft_wrap=True)
-    console.print(f"backtest report:     {outcome.backtest_report}", soft_wrap=True)
-    if study.lineage.get("data_source") == "simulator":
-        console.print("[dim]Simulated data is not market evidence.[/]")
 
 
 @app.command()
@@ -685,25 +576,6 @@ def backtest(
     if run.model_version is not None:
         console.print(f"scored by champion v{run.model_version}; days it trained on are in-sample")
     console.print(f"report: {run.report}", soft_wrap=True)
-
-
-def _demo_batch(config: KitepilotConfig) -> None:
-    """Simulate the last trading days of the configured range through every Dagster asset."""
-    from orchestration.data_cli import demo_range, lake_summary, simulate_days  # lazy: heavy
-
-    first, last = demo_range(config, _DEMO_TRADING_DAYS)
-    failed = simulate_days(config, first, last)
-    summary = lake_summary(config)
-    for table, (days, rows) in summary.items():
-        console.print(f"{table:<24} {days:>3} days {rows:>10,} rows")
-    if failed:
-        console.print("[yellow]checks that did not pass:[/] " + ", ".join(failed))
-    else:
-        console.print(f"[green]all asset checks passed[/] for {first} → {last}")
-    console.print(
-        f"Data Docs: {config.storage.reports_dir / 'data_docs'} · open the asset graph with "
-        "`DAGSTER_HOME=$PWD .venv/bin/dagster dev` (http://127.0.0.1:3000)"
-    )
 
 
 class PaperSourceChoice(StrEnum):

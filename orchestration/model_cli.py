@@ -36,7 +36,7 @@ from orchestration.data_cli import console, dagster_instance
 from orchestration.definitions import TRAINING_JOB, build_definitions
 from orchestration.model_settings import model_pipeline
 
-__all__ = ["BacktestRun", "TrainingRun", "backtest", "train"]
+__all__ = ["BacktestRun", "TrainingRun", "backtest", "champion_run", "study_file", "train"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,29 @@ def train(config: KitepilotConfig) -> TrainingRun:
         version=version,
         reasons=reasons,
         study=study,
+        report=study_dir / WALK_FORWARD_REPORT,
+        backtest_report=study_dir / BACKTEST_REPORT,
+    )
+
+
+def study_file(config: KitepilotConfig) -> Path:
+    """The latest walk-forward study's summary (the model side's reports sit beside it)."""
+    return _study_dir(config) / "study.json"
+
+
+def champion_run(config: KitepilotConfig, version: str, why: str) -> TrainingRun | None:
+    """The training run that made the current champion, when the champion is ``version`` and its
+    walk-forward study is still on disk (what a rerun may reuse instead of training again)."""
+    champion = _registry(config).registry().champion()
+    study_dir = _study_dir(config)
+    if champion is None or champion.version != version or not study_file(config).exists():
+        return None
+    return TrainingRun(
+        succeeded=True,
+        promoted=True,
+        version=version,
+        reasons=(why,),
+        study=load_study(study_dir),
         report=study_dir / WALK_FORWARD_REPORT,
         backtest_report=study_dir / BACKTEST_REPORT,
     )

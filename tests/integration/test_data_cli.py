@@ -110,17 +110,34 @@ def test_data_validate_empty_lake_is_a_clear_error(runner: CliRunner) -> None:
     assert "table must have data in the lake" in " ".join(result.output.split())
 
 
-def test_demo_says_honestly_what_is_not_built_yet(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["demo"])
+def test_demo_runs_the_whole_system_then_a_second_run_reuses_lake_and_model(
+    runner: CliRunner,
+) -> None:
+    first = runner.invoke(app, ["demo"])
 
-    assert result.exit_code == 0, result.output
-    text = " ".join(result.stdout.split())
+    assert first.exit_code == 0, first.output
+    text = " ".join(first.stdout.split())
     assert "PAPER mode" in text
-    assert "Not built yet" in text
+    assert "demo world (this run only)" in text
+    assert "Not built yet" not in text
     assert "nothing reached a broker" in text
     assert "all asset checks passed" in text
+    assert "promoted to champion" in text
     scored = re.search(r"ticks → ([\d,]+) scored bars", text)
     assert scored is not None
     assert int(scored.group(1).replace(",", "")) > 0
     assert "demo-approver (automatic" in text
+    proposed = re.search(r"→ ([\d,]+) proposals", text)
+    assert proposed is not None
+    assert int(proposed.group(1).replace(",", "")) > 0  # the demo world has an edge to find
     assert "net P&L after charges" in text
+    assert "reusing the lake" not in text
+
+    second = runner.invoke(app, ["demo"])
+
+    assert second.exit_code == 0, second.output
+    again = " ".join(second.stdout.split())
+    assert "reusing the lake" in again
+    assert "reused: trained by an earlier demo run" in again
+    assert "model version 1:" in again  # the first run's champion: no second training
+    assert "net P&L after charges" in again
