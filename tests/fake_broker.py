@@ -42,6 +42,7 @@ class FakeBroker:
     session_ok: bool = True
     placed: list[OrderIntent] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    price_reads: int = 0  # quote calls: Kite allows one a second
     _orders: dict[str, OrderEvent] = field(default_factory=dict)
     _intents: dict[str, OrderIntent] = field(default_factory=dict)
     _fills: list[Fill] = field(default_factory=list)
@@ -113,6 +114,7 @@ class FakeBroker:
         return self.margin
 
     def last_prices(self, tokens: Iterable[int]) -> Mapping[int, float]:
+        self.price_reads += 1
         return {t: self.prices[t] for t in tokens if t in self.prices}
 
     def profile_ok(self) -> bool:

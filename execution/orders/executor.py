@@ -80,14 +80,16 @@ class Executor:
 
     # -- entries -------------------------------------------------------------------------
 
-    def submit_entry(self, proposal: Proposal) -> Submission:
-        """Risk-check an approved proposal now and send its orders if accepted (once)."""
+    def submit_entry(self, proposal: Proposal, *, prices_fetched: bool = False) -> Submission:
+        """Risk-check an approved proposal now and send its orders if accepted (once).
+        ``prices_fetched``: the caller has just fetched the instrument's last price."""
         ctx = self.context
         subject = proposal.proposal_id.value
         if ctx.oms.has_orders(subject):  # sent (or claimed) already: never again
             return Submission(subject, True, (), tuple(ctx.oms.orders(subject_id=subject)))
         instrument = self._instrument(proposal.instrument_token)
-        state = self.account.state(fresh_prices=(proposal.instrument_token,))
+        fresh = () if prices_fetched else (proposal.instrument_token,)
+        state = self.account.state(fresh_prices=fresh)
         verdict = check_entry(
             proposal,
             instrument,
@@ -116,13 +118,18 @@ class Executor:
 
     def submit_approved(self) -> list[Submission]:
         """Approved proposals with no verdict yet (approved in another process: the CLI, the
-        dashboard), in approval order."""
+        dashboard), in approval order. Their last prices come in one quote call: Kite allows one
+        a second, and a burst of approvals must not be vetoed for want of a price."""
         ctx = self.context
-        return [
-            self.submit_entry(proposal)
+        waiting = [
+            proposal
             for proposal in ctx.store.with_status(ProposalStatus.APPROVED)
             if not ctx.oms.has_verdict(proposal.proposal_id.value)
         ]
+        if not waiting:
+            return []
+        self.account.refresh_prices(p.instrument_token for p in waiting)
+        return [self.submit_entry(proposal, prices_fetched=True) for proposal in waiting]
 
     # -- exits ---------------------------------------------------------------------------
 

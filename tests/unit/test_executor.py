@@ -118,6 +118,20 @@ def test_approved_proposal_passes_risk_and_sends_one_limit_order(world: World) -
     assert world.oms.verdicts(proposal.proposal_id.value)[0].accepted
 
 
+def test_a_burst_of_approvals_reads_prices_in_one_quote_call(world: World) -> None:
+    proposals = [world.propose(proposal_id=ProposalId(f"p-burst-{n}")) for n in range(3)]
+    for proposal in proposals:
+        world.desk.approve(proposal.proposal_id, "operator")
+    reads_before = world.broker.price_reads
+
+    submissions = world.executor.submit_approved()
+
+    assert [s.subject_id for s in submissions] == [p.proposal_id.value for p in proposals]
+    assert world.broker.price_reads == reads_before + 1
+    reasons = [r for s in submissions for r in s.reasons]
+    assert not any("no current price" in r for r in reasons), reasons
+
+
 def test_submitting_the_same_proposal_again_never_sends_a_second_order(world: World) -> None:
     proposal = world.propose()
     world.approve(proposal)
