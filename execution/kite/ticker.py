@@ -53,6 +53,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+class _NormalClosure(logging.Filter):
+    """``kiteconnect`` logs every closed connection at ERROR, a normal closure (code 1000: we or
+    the server ended the session) included; that one is not an error and must not alarm a user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Connection closed: 1000 ")
+
+
+logging.getLogger("kiteconnect.ticker").addFilter(_NormalClosure())
+
 _OWNER: Final = "TickerFeed"
 TICKER_MODES: Final = frozenset({"ltp", "quote", "full"})
 # Kite: at most 3,000 instruments on one WebSocket connection (reference §3.1).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import struct
 from datetime import datetime, timedelta
@@ -581,3 +582,16 @@ def test_ticker_feed_start_after_close_is_refused() -> None:
 
     with pytest.raises(ContractError, match=r"TickerFeed\.start"):
         subject.start()
+
+
+@pytest.mark.parametrize(("code", "shown"), [("1000", False), ("1006", True), ("1011", True)])
+def test_kiteconnect_normal_closure_is_not_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture, code: str, shown: bool
+) -> None:
+    import execution.kite.ticker  # noqa: F401 - installs the filter on kiteconnect's logger
+
+    kite_log = logging.getLogger("kiteconnect.ticker")
+    with caplog.at_level(logging.ERROR, logger="kiteconnect.ticker"):
+        kite_log.error("Connection closed: {} - {}".format(code, "None"))  # kiteconnect's form
+
+    assert any(code in r.getMessage() for r in caplog.records) is shown
