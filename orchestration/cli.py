@@ -404,7 +404,11 @@ def demo(config_file: ConfigOption = None) -> None:
 
     console.rule("Batch side: simulator → Dagster assets → checks → features → labels")
     cache = DemoCache.under(config.storage.var_dir)
-    lake = demo_batch(config, console, cache)
+    try:
+        lake = demo_batch(config, console, cache)
+    except ContractError as error:
+        _print_error(error)
+        raise typer.Exit(code=2) from None
 
     console.rule("Model: walk-forward XGBoost → MLflow registry → gated promotion → backtest")
     demo_model(config, console, cache, lake)

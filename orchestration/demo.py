@@ -10,6 +10,7 @@ from typing import Final
 from rich.console import Console
 
 from data_contracts.config import DataSource, KitepilotConfig
+from data_contracts.errors import ContractError
 from orchestration.demo_cache import (
     CachedModel,
     DemoCache,
@@ -49,9 +50,7 @@ def demo_account(config: KitepilotConfig) -> KitepilotConfig:
     paper = config.paper_exchange.model_copy(
         update={"starting_cash": max(config.paper_exchange.starting_cash, capital)}
     )
-    data = config.data.model_copy(
-        update={"source": DataSource.SIMULATOR, "simulator_momentum_15m": DEMO_MOMENTUM}
-    )
+    data = config.data.model_copy(update={"simulator_momentum_15m": DEMO_MOMENTUM})
     strategy = config.strategy.model_copy(update={"min_confidence": DEMO_MIN_CONFIDENCE})
     return config.model_copy(
         update={
@@ -64,11 +63,16 @@ def demo_account(config: KitepilotConfig) -> KitepilotConfig:
     )
 
 
-def demo_batch(config: KitepilotConfig, console: Console, cache: DemoCache) -> str:
-    """Simulate the last trading days of the configured range through every Dagster asset, or
-    reuse the lake an earlier run made of them; returns the lake's fingerprint."""
+def demo_batch(config: KitepilotConfig, console: Console, cache: DemoCache) -> str | None:
+    """The lake the demo trains on and replays: with ``data.source: simulator``, the last trading
+    days of the simulator's range through every Dagster asset (or the lake an earlier run made of
+    them); with ``kite`` or ``files``, the lake you ingested. Returns the lake's fingerprint (None
+    for your own lake, which the demo does not fingerprint: its model is always trained anew)."""
     from orchestration.data_cli import demo_range, lake_summary, simulate_days  # lazy: heavy
 
+    if config.data.source is not DataSource.SIMULATOR:
+        _your_lake(config, console)
+        return None
     first, last = demo_range(config, DEMO_TRADING_DAYS)
     fingerprint = lake_fingerprint(config, first, last)
     summary = lake_summary(config)
@@ -98,22 +102,48 @@ def demo_batch(config: KitepilotConfig, console: Console, cache: DemoCache) -> s
     return fingerprint
 
 
-def demo_model(config: KitepilotConfig, console: Console, cache: DemoCache, lake: str) -> None:
+def _your_lake(config: KitepilotConfig, console: Console) -> None:
+    """Use the lake ``kitepilot data …`` filled from Kite or your files, if it holds enough days
+    for the walk-forward (one training window and one test window)."""
+    from orchestration.data_cli import lake_summary  # lazy: heavy
+
+    summary = lake_summary(config)
+    needed = config.training.train_days + config.training.test_days
+    days, rows = summary["training_set"]
+    if days < needed:
+        rule = (
+            f"must hold at least {needed} days of training data for the demo (training.train_days "
+            f"+ training.test_days), has {days}: ingest more with `kitepilot data …`, or set "
+            "data.source: simulator"
+        )
+        raise ContractError("data", "source", config.data.source.value, rule)
+    console.print(
+        f"using [bold]your lake[/] (data.source: {config.data.source.value}) at "
+        f"{config.storage.lake_dir}: {days} days, {rows:,} training rows — nothing is simulated"
+    )
+    for table, (table_days, table_rows) in summary.items():
+        console.print(f"{table:<24} {table_days:>3} days {table_rows:>10,} rows")
+
+
+def demo_model(
+    config: KitepilotConfig, console: Console, cache: DemoCache, lake: str | None
+) -> None:
     """Walk-forward train, register and gate the promotion — or show the champion an earlier run
     trained on the same lake with the same config and code."""
     from orchestration.model_cli import champion_run, study_file, train  # lazy: heavy imports
     from orchestration.training_view import print_training
 
-    fingerprint = model_fingerprint(config, lake)
-    cached = cache.model(fingerprint)
+    fingerprint = None if lake is None else model_fingerprint(config, lake)
+    cached = None if fingerprint is None else cache.model(fingerprint)
     outcome = None
     if cached is not None and CachedModel.study_digest(study_file(config)) == cached.study:
         outcome = champion_run(config, cached.version, _REUSED_MODEL)
     if outcome is None:
         outcome = train(config)
         digest = CachedModel.study_digest(study_file(config))
-        if outcome.promoted and outcome.version is not None and digest is not None:
-            cache.record_model(fingerprint, CachedModel(outcome.version, digest))
+        version = outcome.version
+        if fingerprint and outcome.promoted and version is not None and digest is not None:
+            cache.record_model(fingerprint, CachedModel(version, digest))
     print_training(console, outcome)
     console.print(
         "MLflow UI: `.venv/bin/mlflow ui --backend-store-uri "
@@ -126,10 +156,14 @@ def demo_session(config: KitepilotConfig, console: Console) -> None:
     """The last simulated morning through the paper exchange, the streaming worker, the demo
     approver, the risk engine and the executor."""
     from execution.console.demo_approver import DemoApprover  # lazy: heavy imports
+    from models.lake import Lake
     from orchestration.data_cli import demo_range
     from orchestration.replay_cli import replay
 
-    _, day = demo_range(config, 1)
+    if config.data.source is DataSource.SIMULATOR:
+        _, day = demo_range(config, 1)
+    else:
+        day = Lake(config.storage.lake_dir).days("candles_1m")[-1]
     approver = DemoApprover(config.strategy.min_confidence)
     console.print(
         f"approvals by [bold]{approver.decided_by}[/] through the same decision desk a person "

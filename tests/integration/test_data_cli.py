@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -141,3 +143,48 @@ def test_demo_runs_the_whole_system_then_a_second_run_reuses_lake_and_model(
     assert "reused: trained by an earlier demo run" in again
     assert "model version 1:" in again  # the first run's champion: no second training
     assert "net P&L after charges" in again
+
+
+def test_demo_on_your_own_lake_with_too_few_days_says_what_to_do(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KITEPILOT_DATA__SOURCE", "files")
+    monkeypatch.setenv("KITEPILOT_DATA__FILES_PATH", str(tmp_path / "my-candles"))
+
+    result = runner.invoke(app, ["demo"])
+
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "data.source" in message
+    assert "at least 25 days of training data" in message
+    assert "has 0" in message
+
+
+def test_demo_uses_your_lake_when_it_holds_enough_days(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from orchestration.demo import demo_batch
+    from orchestration.demo_cache import DemoCache
+    from orchestration.settings import load_config
+
+    config = load_config(
+        environ={
+            "KITEPILOT_DATA__SOURCE": "files",
+            "KITEPILOT_DATA__FILES_PATH": str(tmp_path / "my-candles"),
+            "KITEPILOT_STORAGE__LAKE_DIR": str(tmp_path / "lake"),
+        },
+        dotenv_file=None,
+    )
+    lake = Lake(tmp_path / "lake")
+    days = [d for d in (date(2026, 7, 1) + timedelta(days=n) for n in range(40)) if d.weekday() < 5]
+    for day in days[:25]:
+        lake.write("training_set", day, pl.DataFrame({"instrument_token": [1], "x": [0.5]}))
+    shown = Console(record=True, width=200)
+
+    fingerprint = demo_batch(config, shown, DemoCache.under(tmp_path / "var"))
+
+    text = shown.export_text()
+    assert fingerprint is None  # your lake is not fingerprinted: the model is trained anew
+    assert "using your lake (data.source: files)" in text
+    assert "25 days" in text
+    assert "nothing is simulated" in text
