@@ -97,7 +97,9 @@ class Lake:
         the same data twice never duplicates a row."""
         existing = self.read(table, day)
         if existing is not None:
-            others = existing.filter(~pl.col("instrument_token").is_in(frame["instrument_token"]))
+            others = existing.filter(
+                ~pl.col("instrument_token").is_in(frame["instrument_token"].implode())
+            )
             frame = pl.concat([others, frame])
         return self.write(table, day, frame.sort("instrument_token", "ts_event"))
 
