@@ -136,6 +136,17 @@ class Instrument:
     lot_size: int
     freeze_quantity: int | None = None
 
+    @property
+    def underlying(self) -> str:
+        """What the instrument's risk rides on: the underlying's name for a derivative (``NIFTY``
+        for every NIFTY option and future), the tradingsymbol for an equity or an index."""
+        derivative = self.instrument_type in (
+            InstrumentType.CE,
+            InstrumentType.PE,
+            InstrumentType.FUT,
+        )
+        return self.name if derivative and self.name else self.tradingsymbol
+
     def __post_init__(self) -> None:
         non_empty(_OWNER, "tradingsymbol", self.tradingsymbol)
         subject = self.tradingsymbol

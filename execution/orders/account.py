@@ -142,6 +142,7 @@ class AccountBook:
                 tradingsymbol=p.tradingsymbol,
                 quantity=p.quantity,
                 notional=abs(p.quantity) * prices.get(token, p.average_price),
+                underlying=self._underlying(token),
             )
             for (token, _), p in open_positions.items()
         )
@@ -161,6 +162,10 @@ class AccountBook:
             session_valid=self.session_valid,
         )
 
+    def _underlying(self, token: int) -> str:
+        instrument = self._ctx.instruments.get(token)
+        return "" if instrument is None else instrument.underlying
+
     def _pending_entries(self) -> tuple[Exposure, ...]:
         pending = []
         for record in self._ctx.oms.orders(open_only=True, purpose=OrderPurpose.ENTRY):
@@ -175,6 +180,7 @@ class AccountBook:
                     tradingsymbol=intent.tradingsymbol,
                     quantity=remaining * intent.side.sign,
                     notional=remaining * (intent.price or record.reference_price),
+                    underlying=self._underlying(intent.instrument_token),
                 )
             )
         return tuple(pending)

@@ -279,7 +279,7 @@ def check_entry(
         _proposal_ttl(proposal, state.now),
         _mis_cutoff(proposal.product, instrument, state.now, calendar),
         _per_trade_risk(proposal, limits),
-        _symbol_exposure(proposal, state, limits),
+        _symbol_exposure(proposal, instrument.underlying, state, limits),
         _total_exposure(proposal, state, limits),
         _concurrent_positions(proposal, state, limits),
         _margin(proposal, instrument, state, limits),
@@ -376,13 +376,18 @@ def _per_trade_risk(proposal: Proposal, limits: RiskLimits) -> CheckResult:
     return CheckResult("per_trade_risk", False, detail)
 
 
-def _symbol_exposure(proposal: Proposal, state: AccountState, limits: RiskLimits) -> CheckResult:
+def _symbol_exposure(
+    proposal: Proposal, underlying: str, state: AccountState, limits: RiskLimits
+) -> CheckResult:
+    """The limit is per underlying: every strike and expiry of NIFTY options adds to NIFTY's."""
     held = sum(
-        e.notional for e in state.exposures if e.instrument_token == proposal.instrument_token
+        e.notional
+        for e in state.exposures
+        if e.underlying_name == underlying or e.instrument_token == proposal.instrument_token
     )
     after, limit = held + proposal.notional, limits.max_symbol_exposure
     detail = (
-        f"{proposal.tradingsymbol} exposure {_rupees(held)} held or pending + "
+        f"{underlying} exposure {_rupees(held)} held or pending + "
         f"{_rupees(proposal.notional)} = {_rupees(after)}"
     )
     if after <= limit:

@@ -31,12 +31,19 @@ class Exposure:
 
     ``quantity`` is signed (long > 0, short < 0, never 0: a flat position is not an exposure);
     ``notional`` is the rupees it commits (premium for a long option), always >= 0.
+    ``underlying``: what its risk rides on (:attr:`Instrument.underlying`; empty: the
+    tradingsymbol), which the per-symbol exposure limit adds up.
     """
 
     instrument_token: int
     tradingsymbol: str
     quantity: int
     notional: float
+    underlying: str = ""
+
+    @property
+    def underlying_name(self) -> str:
+        return self.underlying or self.tradingsymbol
 
     def __post_init__(self) -> None:
         owner = "Exposure"

@@ -246,6 +246,17 @@ def test_approval_in_another_process_is_picked_up_by_the_executor_loop(world: Wo
     assert len(world.broker.placed) == 1
 
 
+def test_account_exposures_name_their_underlying_for_the_per_symbol_limit(world: World) -> None:
+    pending = world.propose(proposal_id=ProposalId("p-pending"))
+    world.approve(pending)
+    assert [e.underlying for e in world.executor.account.state().pending_entries] == ["NIFTY"]
+
+    world.broker.fill(client_tag(pending.proposal_id.value, 0).value, price=100.0)
+    world.executor.poll_orders()
+
+    assert [e.underlying for e in world.executor.account.state().positions] == ["NIFTY"]
+
+
 def test_fill_opens_the_trade_and_the_exit_closes_it_with_the_charges_models_pnl(
     world: World,
 ) -> None:

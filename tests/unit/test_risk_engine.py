@@ -925,3 +925,51 @@ def test_check_exit_never_accepts_more_than_the_open_position(
     if verdict.accepted:
         assert 0 < quantity <= -side.sign * position_quantity
         assert price is None or is_on_grid(price, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("held", "passes"),
+    [
+        # Another strike of NIFTY counts toward NIFTY's limit (₹20,000; the proposal is ₹6,500).
+        (Exposure(OTHER_TOKENS[0], "NIFTY26AUG24500CE", 65, 13_500.0, underlying="NIFTY"), True),
+        (Exposure(OTHER_TOKENS[0], "NIFTY26AUG24500CE", 65, 13_500.01, underlying="NIFTY"), False),
+        # An equity's exposure is its own.
+        (Exposure(OTHER_TOKENS[0], "INFY", 10, 19_000.0, underlying="INFY"), True),
+    ],
+)
+def test_symbol_exposure_is_per_underlying_across_strikes(held: Exposure, passes: bool) -> None:
+    verdict = entry(account=state(positions=(held,)))
+
+    check = next(c for c in verdict.checks if c.name == "symbol_exposure")
+    assert check.passed is passes, check.detail
+    assert check.detail.startswith("NIFTY exposure")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "underlying"),
+    [
+        ({}, "NIFTY"),
+        ({"instrument_type": InstrumentType.PE, "name": "BANKNIFTY"}, "BANKNIFTY"),
+        ({"instrument_type": InstrumentType.FUT, "strike": None, "segment": "NFO-FUT"}, "NIFTY"),
+        (  # an equity: its own symbol, not the company's name
+            {
+                "instrument_type": InstrumentType.EQ,
+                "name": "INFOSYS",
+                "tradingsymbol": "INFY",
+                "instrument_token": INFY_TOKEN,
+                "exchange_token": INFY_TOKEN // 256,
+                "exchange": Exchange.NSE,
+                "segment": "NSE",
+                "expiry": None,
+                "strike": None,
+                "lot_size": 1,
+                "freeze_quantity": None,
+            },
+            "INFY",
+        ),
+    ],
+)
+def test_instrument_underlying_is_the_name_of_a_derivative_only(
+    overrides: dict[str, Any], underlying: str
+) -> None:
+    assert nifty_ce(**overrides).underlying == underlying
