@@ -9,12 +9,10 @@ decision and the executor's stored risk verdict. Reading only: approving goes th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
-
-from sqlalchemy import func, select
 
 from data_contracts.charges import ChargesModel
 from data_contracts.enums import ChargeSegment, Exchange, ProposalStatus, Side
@@ -25,10 +23,8 @@ from data_contracts.validation import integer
 from execution.console.words import contribution_words
 from execution.kite.orders import charge_segment
 from execution.risk import RiskVerdict
-from execution.store import codec
 from execution.store.oms import OmsStore
 from execution.store.sql import SqlStore
-from execution.store.tables import proposal_events, proposals
 
 __all__ = ["RECENT", "ProposalCard", "charges_breakdown", "proposal_queue"]
 
@@ -113,30 +109,9 @@ def proposal_queue(
     integer("proposal_queue", "limit", limit, minimum=1)
     oms = OmsStore.of(store)
     return [
-        _card(proposal, ProposalStatus(status), now, store, oms, charges, precheck)
-        for proposal, status in _recent(store, now, limit)
+        _card(proposal, status, now, store, oms, charges, precheck)
+        for proposal, status in store.recent(now - RECENT, limit)
     ]
-
-
-def _recent(store: SqlStore, now: datetime, limit: int) -> Sequence[tuple[Proposal, str]]:
-    """Read-only: the recent proposals and each one's latest status, in one query."""
-    later = proposal_events.alias("later")
-    latest = (
-        select(func.max(later.c.id))
-        .where(later.c.proposal_id == proposals.c.proposal_id)
-        .scalar_subquery()
-    )
-    query = (
-        select(proposals.c.payload, proposal_events.c.status)
-        .select_from(proposals)
-        .join(proposal_events, proposal_events.c.id == latest)
-        .where(proposals.c.expires_at > now - RECENT)
-        .order_by(proposals.c.ts_event.desc(), proposals.c.proposal_id.desc())
-        .limit(limit)
-    )
-    with store.engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return [(codec.decode(Proposal, payload), status) for payload, status in rows]
 
 
 def _card(

@@ -18,15 +18,12 @@ exact with one worker. A worker with no samples yet (p50 = 0) is left out.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
-
-from sqlalchemy import select
 
 from data_contracts.config import KitepilotConfig
 from data_contracts.nse_calendar import NseCalendar
@@ -37,7 +34,6 @@ from execution.risk import AccountState, RiskLimits, circuit_breaker
 from execution.store.flags import FlagState, OperatorFlag
 from execution.store.oms import KillSwitchState, OmsStore
 from execution.store.sql import SqlStore
-from execution.store.tables import stream_metrics
 
 __all__ = [
     "FEED_LIVE",
@@ -141,13 +137,8 @@ def system_status(
 
 
 def worker_snapshots(store: SqlStore) -> list[WorkerSnapshot]:
-    """Every worker's latest snapshot with its time (a read-only query of ``stream_metrics``)."""
-    query = select(
-        stream_metrics.c.worker, stream_metrics.c.ts_event, stream_metrics.c.payload
-    ).order_by(stream_metrics.c.worker)
-    with store.engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return [WorkerSnapshot(worker, ts, json.loads(payload)) for worker, ts, payload in rows]
+    """Every worker's latest snapshot with its time."""
+    return [WorkerSnapshot(*snapshot) for snapshot in store.metric_snapshots()]
 
 
 def latency_percentiles_ms(snapshots: Sequence[Mapping[str, float]]) -> dict[str, float]:

@@ -518,12 +518,41 @@ class SqlStore:
 
     def latest_metrics(self) -> Mapping[str, Mapping[str, float]]:
         """Each worker's latest metrics snapshot."""
-        query = select(stream_metrics.c.worker, stream_metrics.c.payload).order_by(
-            stream_metrics.c.worker
+        return {worker: metrics for worker, _, metrics in self.metric_snapshots()}
+
+    def metric_snapshots(self) -> Sequence[tuple[str, datetime, Mapping[str, float]]]:
+        """Each worker's latest metrics snapshot with when it wrote it, by worker name."""
+        query = select(
+            stream_metrics.c.worker, stream_metrics.c.ts_event, stream_metrics.c.payload
+        ).order_by(stream_metrics.c.worker)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [(worker, ts, json.loads(payload)) for worker, ts, payload in rows]
+
+    def recent(
+        self, expiring_after: datetime, limit: int
+    ) -> Sequence[tuple[Proposal, ProposalStatus]]:
+        """Proposals whose TTL ends after ``expiring_after``, newest first, at most ``limit``,
+        each with its latest status — one query."""
+        later = proposal_events.alias("later")
+        latest = (
+            select(func.max(later.c.id))
+            .where(later.c.proposal_id == proposals.c.proposal_id)
+            .scalar_subquery()
+        )
+        query = (
+            select(proposals.c.payload, proposal_events.c.status)
+            .select_from(proposals)
+            .join(proposal_events, proposal_events.c.id == latest)
+            .where(proposals.c.expires_at > require_aware(_OWNER, "expiring_after", expiring_after))
+            .order_by(proposals.c.ts_event.desc(), proposals.c.proposal_id.desc())
+            .limit(limit)
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).all()
-        return {worker: json.loads(payload) for worker, payload in rows}
+        return [
+            (codec.decode(Proposal, payload), ProposalStatus(status)) for payload, status in rows
+        ]
 
     # -- plumbing --------------------------------------------------------------------------
 
