@@ -285,9 +285,7 @@ def test_simulate_trades_null_lots_sized_by_risk_capped_by_capital_and_position_
     cap: float | None,
     lots: int,
 ) -> None:
-    portfolio = Portfolio(
-        capital=capital, per_trade_risk=per_trade_risk, max_position_notional=cap
-    )
+    portfolio = Portfolio(capital=capital, per_trade_risk=per_trade_risk, max_position_notional=cap)
     frame = entries({"lots": None, "lot_size": lot_size, "segment": segment})
 
     result = simulate_trades(bars([FLAT, FLAT]), frame, fills=FILLS, portfolio=portfolio)

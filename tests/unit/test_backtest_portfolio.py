@@ -369,9 +369,7 @@ def test_size_lots_never_breaks_a_limit_the_risk_engine_checks(
     per_trade_risk: float,
     cap: float | None,
 ) -> None:
-    portfolio = Portfolio(
-        capital=capital, per_trade_risk=per_trade_risk, max_position_notional=cap
-    )
+    portfolio = Portfolio(capital=capital, per_trade_risk=per_trade_risk, max_position_notional=cap)
 
     (lots,) = size_lots([entry], [entry - stop_distance], [lot_size], [leverage], portfolio)
 
