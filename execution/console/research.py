@@ -210,11 +210,13 @@ def latest_walk_forward(reports_dir: Path) -> WalkForwardView | None:
         made_at=made_at,
         folds=saved.frames["folds"],
         comparison=saved.frames["comparison"],
+        # An empty bin (no prediction that high) has no mean or rate: it is not a point.
         calibration=tuple(
             CalibrationPoint(int(b), float(p), float(o), int(n))
             for b, p, o, n in calibration.select(
                 "bin", "mean_predicted", "observed_rate", "rows"
             ).iter_rows()
+            if n
         ),
         equity=tuple(_curves(equity)),
         metrics=MappingProxyType(dict(saved.metrics)),

@@ -220,7 +220,7 @@ def test_ledger_bad_window_raises_naming_it(
 # --- the latest walk-forward study ----------------------------------------------------------------
 
 
-def tiny_study(net: float) -> Study:
+def tiny_study(net: float, calibration: pl.DataFrame | None = None) -> Study:
     ts = [datetime(2026, 8, 18, 4, m, tzinfo=UTC) for m in (0, 30)]
     empty = pl.DataFrame({"net_pnl": pl.Series([], dtype=pl.Float64)})
     equity = pl.DataFrame(
@@ -241,7 +241,9 @@ def tiny_study(net: float) -> Study:
                 "observed_rate": [0.65, 0.3],
                 "rows": [10, 12],
             }
-        ),
+        )
+        if calibration is None
+        else calibration,
         comparison=pl.DataFrame({"strategy": list(STRATEGIES), "net_pnl": [net, 0, -5, 0]}),
         equity=equity,
         metrics={"auc": 0.6, "net_pnl": net},
@@ -279,6 +281,25 @@ def test_latest_walk_forward_reads_the_newest_study_as_plot_rows(tmp_path: Path)
     assert set(curves) == {"model", "never_trade"}
     assert curves["model"].equity == (10_000.0, 10_250.0)
     assert curves["model"].ts[0] == datetime(2026, 8, 18, 4, 0, tzinfo=UTC)
+
+
+def test_latest_walk_forward_empty_calibration_bins_are_not_points(tmp_path: Path) -> None:
+    # No prediction reached the top bins (common): they have no mean and no rate.
+    calibration = pl.DataFrame(
+        {
+            "bin": [0, 1, 2],
+            "mean_predicted": [0.2, None, None],
+            "observed_rate": [0.25, None, None],
+            "rows": [40, 0, 0],
+        },
+        schema_overrides={"mean_predicted": pl.Float64, "observed_rate": pl.Float64},
+    )
+    save_study(tiny_study(1.0, calibration), tmp_path, {})
+
+    view = latest_walk_forward(tmp_path)
+
+    assert view is not None
+    assert [(p.bin, p.rows) for p in view.calibration] == [(0, 40)]
 
 
 def test_latest_walk_forward_study_without_report_has_no_report_path(tmp_path: Path) -> None:
