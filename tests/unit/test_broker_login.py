@@ -18,6 +18,10 @@ from orchestration.stream_cli import stream_spec
 LOGIN = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 
+# The batch side's historical-source token in the environment: not the session (a test value).
+ENV_TOKEN = {"KITEPILOT_KITE__ACCESS_TOKEN": "env-token"}
+
+
 def _live_config(session_file: Path, **extra: str) -> KitepilotConfig:
     environ = {
         "KITEPILOT_MODE": "live",
@@ -46,8 +50,7 @@ def test_live_stream_and_executor_use_the_stored_login_not_the_environment(
 ) -> None:
     path = tmp_path / "home" / "kite_session.json"
     stored = _logged_in(path)
-    # A token in the environment (the batch side's historical source) is not the session.
-    config = _live_config(path, KITEPILOT_KITE__ACCESS_TOKEN="env-token")
+    config = _live_config(path, **ENV_TOKEN)
 
     spec = stream_spec(config, live=True, replay=None, processes=1)
     login = broker_session(config)
@@ -59,7 +62,7 @@ def test_live_stream_and_executor_use_the_stored_login_not_the_environment(
 
 
 def test_live_stream_without_a_login_is_refused_naming_the_session_file(tmp_path: Path) -> None:
-    config = _live_config(tmp_path / "nowhere.json", KITEPILOT_KITE__ACCESS_TOKEN="env-token")
+    config = _live_config(tmp_path / "nowhere.json", **ENV_TOKEN)
 
     with pytest.raises(ContractError, match=r"kite\.session_file.*kitepilot login"):
         stream_spec(config, live=True, replay=None, processes=1)
