@@ -23,12 +23,17 @@ __all__ = [
     "DEFAULTS_FILE",
     "HIDDEN",
     "AlertsConfig",
+    "AnalysisConfig",
     "Calibration",
     "ConfigError",
     "ConfigProblem",
     "DataSource",
     "ExecutionConfig",
     "KitepilotConfig",
+    "LlmConfig",
+    "McpConfig",
+    "NewsConfig",
+    "NewsSource",
     "PaperExchangeConfig",
     "PaperSource",
     "PromotionMetric",
@@ -227,6 +232,47 @@ class DashboardConfig(_Section):
     refresh_seconds: Annotated[float, Field(ge=0.5, le=60)]
 
 
+class NewsSource(StrEnum):
+    """Where the MCP server's news tool reads dated headlines from."""
+
+    NONE = "none"
+    FILE = "file"
+    NEWSAPI = "newsapi"
+
+
+class NewsConfig(_Section):
+    provider: NewsSource
+    file: Path | None
+    api_root: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    api_key: SecretStr | None
+    timeout_seconds: Seconds
+
+
+class McpConfig(_Section):
+    host: str
+    port: Port
+    auth_token: SecretStr | None
+    max_rows: Annotated[int, Field(ge=10, le=10_000)]
+    max_proposal_ttl_seconds: Annotated[float, Field(ge=10, le=3600)]
+    broker_retry_seconds: Seconds
+    news: NewsConfig
+
+
+class LlmConfig(_Section):
+    enabled: bool
+    base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None
+    model: str | None
+    api_key: SecretStr | None
+    timeout_seconds: Seconds
+    # Named without 'token' (a credential word the loader keeps out of YAML files).
+    completion_limit: Annotated[int, Field(ge=16, le=32_000)]
+
+
+class AnalysisConfig(_Section):
+    lookback_sessions: Annotated[int, Field(ge=2, le=60)]
+    llm: LlmConfig
+
+
 class InstrumentsConfig(_Section):
     freeze_quantity_overrides: dict[str, PositiveInt]
 
@@ -284,6 +330,8 @@ class KitepilotConfig(_Section):
     alerts: AlertsConfig
     paper_exchange: PaperExchangeConfig
     dashboard: DashboardConfig
+    mcp: McpConfig
+    analysis: AnalysisConfig
     instruments: InstrumentsConfig
     calendar: CalendarConfig
     data: DataConfig
@@ -386,6 +434,12 @@ def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
             "must be a loopback address",
             config.paper_exchange.host,
         ),
+        (
+            _is_loopback(config.mcp.host),
+            "mcp.host",
+            "must be a loopback address (the MCP server binds to 127.0.0.1)",
+            config.mcp.host,
+        ),
     ]
     data = config.data
     rules += [
@@ -404,6 +458,7 @@ def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
     ]
     problems = [ConfigProblem(key, rule, value) for ok, key, rule, value in rules if not ok]
     problems += _alert_problems(config.alerts)
+    problems += _agent_problems(config.mcp.news, config.analysis.llm)
     if data.source is DataSource.KITE:
         problems += _missing_secrets(
             config.kite, ("api_key", "access_token"), "data.source is kite"
@@ -446,6 +501,23 @@ def _alert_problems(alerts: AlertsConfig) -> list[ConfigProblem]:
         for ok, key, value, hint in needs
         if not ok
     ]
+
+
+def _agent_problems(news: NewsConfig, llm: LlmConfig) -> list[ConfigProblem]:
+    """The news file provider needs its file; an enabled LLM back end its endpoint and model
+    (its key is optional: a local OpenAI-compatible server may need none)."""
+    problems = []
+    if news.provider is NewsSource.FILE and news.file is None:
+        problems.append(
+            ConfigProblem("mcp.news.file", "is required when mcp.news.provider is file", None)
+        )
+    if llm.enabled:
+        for name in ("base_url", "model"):
+            value = getattr(llm, name)
+            if not value:
+                rule = "is required when analysis.llm.enabled is true"
+                problems.append(ConfigProblem(f"analysis.llm.{name}", rule, value))
+    return problems
 
 
 def _has_secret(secret: SecretStr | None) -> bool:

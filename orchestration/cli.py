@@ -42,6 +42,7 @@ from orchestration.config_docs import register as register_config_docs
 from orchestration.demo import demo_account, demo_batch, demo_model, demo_session
 from orchestration.demo_cache import DemoCache
 from orchestration.execution_commands import register as register_execution_commands
+from orchestration.mcp_cli import register as register_mcp
 from orchestration.preflight import register as register_preflight
 from orchestration.replay_cli import register as register_replay
 from orchestration.settings import ResolvedConfig, resolve_config
@@ -63,6 +64,7 @@ register_config_docs(app)  # after the `config` group exists: it adds `config do
 register_preflight(app)
 register_up(app)
 register_replay(app)
+register_mcp(app)
 
 console = Console()
 errors = Console(stderr=True)

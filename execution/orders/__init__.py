@@ -1,0 +1,1 @@
+"""Orders: decisions, the executor, reconciliation, the kill switch, positions and P&L."""
