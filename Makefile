@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench audit clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -34,6 +34,10 @@ lint: setup
 bench: setup
 	$(UV) sync --frozen --group bench --python $(PYTHON)
 	$(BIN)/python -m bench
+
+# Known vulnerabilities in the locked dependencies (pip-audit); see .ci/audit.
+audit: setup
+	.ci/audit
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis
