@@ -36,11 +36,21 @@ _RETRYABLE: Final = frozenset({ErrorCode.UNAVAILABLE})
 class ToolFailure(Exception):
     """A tool call that failed in a known way."""
 
-    def __init__(self, code: ErrorCode, message: str, hint: str = "") -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        hint: str = "",
+        *,
+        field: str | None = None,
+        rule: str | None = None,
+    ) -> None:
         super().__init__(code, message, hint)
         self.code = code
         self.message = message
         self.hint = hint
+        self.field = field  # the argument that was wrong (INVALID_ARGUMENT from a rule)
+        self.rule = rule  # the rule it broke
 
     def __str__(self) -> str:
         return f"{self.code.value}: {self.message}" + (f" ({self.hint})" if self.hint else "")
@@ -57,6 +67,10 @@ class ToolFailure(Exception):
         }
         if self.hint:
             shown["hint"] = self.hint
+        if self.field is not None:
+            shown["field"] = self.field
+        if self.rule is not None:
+            shown["rule"] = self.rule
         return shown
 
 
@@ -76,7 +90,9 @@ def classify(error: BaseException, tool: str) -> ToolFailure:
         # A read the broker refused: an unknown instrument, a route it does not serve.
         return ToolFailure(ErrorCode.INVALID_ARGUMENT, str(error))
     if isinstance(error, ContractError):
-        return ToolFailure(ErrorCode.INVALID_ARGUMENT, str(error))
+        return ToolFailure(
+            ErrorCode.INVALID_ARGUMENT, str(error), field=error.field, rule=error.rule
+        )
     if isinstance(error, OSError):
         return ToolFailure(ErrorCode.UNAVAILABLE, f"{type(error).__name__}: {error}")
     _log.exception("mcp tool %s failed unexpectedly", tool, exc_info=error)

@@ -344,26 +344,59 @@ def _research_tools(server: MCPServer, ctx: ToolContext) -> None:
 
 def _propose_tool(server: MCPServer, ctx: ToolContext) -> None:
     def propose_trade(
-        symbol: Symbol,
-        side: Annotated[str, Field(description="BUY or SELL (options: BUY only)")],
-        lots: Annotated[int, Field(description="Whole lots >= 1 (an NSE equity lot is 1 share)")],
-        limit_price: Annotated[float, Field(description="Entry limit (moved onto the tick grid)")],
-        stop_loss: Annotated[float, Field(description="Below the limit for a BUY, above for SELL")],
-        take_profit: Annotated[float, Field(description="Above the limit for a BUY")],
+        symbol: Annotated[
+            str,
+            Field(
+                description="NSE:INFY, NFO:NIFTY26AUG24300CE; with expiry, strike and "
+                "option_type: the underlying (NIFTY, INFY)"
+            ),
+        ],
+        side: Annotated[str, Field(description="BUY or SELL (an option or CNC: BUY only)")],
+        lots: Annotated[int, Field(description="Whole lots >= 1 (quantity = lots x lot size)")],
+        limit_price: Annotated[
+            float, Field(description="Entry limit, an option's premium (moved onto the grid)")
+        ],
         p_win: Annotated[
             float, Field(description="Your probability (0-1) that take_profit is hit first")
         ],
         rationale: Annotated[str, Field(description="Why, in words (shown to the approver)")],
+        stop_loss: Annotated[
+            float | None,
+            Field(
+                description="Below the limit for a BUY, above for a SELL; an option's is a "
+                "premium (default: -strategy.option_stop_loss_pct of the premium)"
+            ),
+        ] = None,
+        take_profit: Annotated[
+            float | None,
+            Field(
+                description="Above the limit for a BUY; an option's is a premium (default: "
+                "+strategy.option_take_profit_pct of the premium)"
+            ),
+        ] = None,
+        product: Annotated[
+            str | None,
+            Field(
+                description="MIS (intraday, default), CNC (NSE equity delivery) or NRML (an "
+                "NFO option held overnight, up to its pre-expiry exit)"
+            ),
+        ] = None,
+        expiry: Annotated[
+            str | None, Field(description="Option expiry YYYY-MM-DD (with strike, option_type)")
+        ] = None,
+        strike: Annotated[float | None, Field(description="Option strike")] = None,
+        option_type: Annotated[str | None, Field(description="CE (call) or PE (put)")] = None,
         ttl_seconds: Annotated[
             float | None, Field(description="Seconds until it expires unapproved")
         ] = None,
         hold_minutes: Annotated[int | None, Field(description="Time exit after entry")] = None,
     ) -> Output:
-        """Propose an intraday (MIS) trade for a person to approve: it is checked (known
-        instrument, whole lots, prices on the tick grid, stop and target on the right sides,
-        bounded TTL), priced with Zerodha's charges (expected charges and net profit) and stored
-        as PROPOSED with origin AGENT in the approval queue. It places no order: a person
-        approves or rejects it, and the risk engine re-checks any approval."""
+        """Propose a trade for a person to approve: an NSE equity (MIS intraday, or CNC
+        delivery BUY) or a long NFO option (BUY a CE or PE, MIS or NRML; no option sale). It is
+        checked (known instrument, whole lots, prices on the tick grid, stop and target on the
+        right sides, bounded TTL and hold), priced with Zerodha's charges (expected charges and
+        net profit) and stored as PROPOSED with origin AGENT in the approval queue. It places
+        no order: a person approves or rejects it, and the risk engine re-checks any approval."""
         return answer(
             ctx,
             "propose_trade",
@@ -379,6 +412,10 @@ def _propose_tool(server: MCPServer, ctx: ToolContext) -> None:
                 rationale=rationale,
                 ttl_seconds=ttl_seconds,
                 hold_minutes=hold_minutes,
+                product=product,
+                expiry=expiry,
+                strike=strike,
+                option_type=option_type,
             ),
         )
 

@@ -6,24 +6,45 @@ Writing a proposal is all an agent can do. Nothing here decides, sends or change
 a person still approves (``DecisionDesk``) and the executor's risk engine still re-checks against
 the account at that moment.
 
-Rules (each refusal is a ContractError naming the argument, the rule and the value):
+What can be proposed (each refusal is a ContractError naming the argument, the rule and the value):
 
-- the instrument is a tradable NSE equity or an NFO option (kitepilot trades no futures), and an
-  option can only be bought (long options only);
-- ``lots`` is a whole number >= 1 (for an NSE equity a lot is one share);
+- an NSE equity, BUY or SELL intraday (MIS), or BUY for delivery (CNC; a delivery SELL would sell
+  holdings, which is an exit, not a proposal);
+- a long NFO option (CE or PE): BUY only, intraday (MIS) or carried overnight (NRML) up to the
+  strategy's pre-expiry exit; kitepilot trades no futures and sells no options to open. A contract
+  is named by its tradingsymbol or found by :func:`option_contract` (underlying, expiry, strike,
+  type).
+
+Rules:
+
+- ``lots`` is a whole number >= 1; the quantity is lots x the contract's lot size (an NSE equity
+  lot is one share);
 - prices are positive and moved onto the instrument's tick grid: the limit the way that never
-  overpays (BUY down, SELL up), stop and target to the nearest tick; every move is reported;
+  overpays (BUY down, SELL up), stop and target to the nearest tick; every move is reported. An
+  option's prices are premiums (below its strike: a level of the underlying is refused); its stop
+  and target default to the long-options strategy's exits, ``-strategy.option_stop_loss_pct`` and
+  ``+strategy.option_take_profit_pct`` of the limit premium, rounded away from it (as
+  ``models.strategies.options`` does);
 - the stop is on the losing side of the limit and the target on the winning side;
 - ``p_win`` (the agent's probability of reaching the target first) is strictly between 0 and 1;
 - the TTL is within [10 s, ``mcp.max_proposal_ttl_seconds``] (default
-  ``strategy.proposal_ttl_seconds``) and the holding time within the strategy's maximum (default
-  that maximum), cut at the day's MIS square-off;
+  ``strategy.proposal_ttl_seconds``);
+- the time exit: MIS within the strategy's longest hold (equity or option; default that hold), cut
+  at the day's MIS square-off; NRML up to the pre-expiry exit (the F&O square-off time
+  ``strategy.option_exit_days_before_expiry`` sessions before expiry; default that exit), refused
+  once it has passed; CNC within :data:`MAX_DELIVERY_HOLD` (default that);
 - the rationale is non-empty text of at most 2,000 characters.
 
 What only warns (the warnings are appended to the stored rationale, so the approver sees them):
-the market is closed now, the limit is further from the last price than the risk engine's drift
-limit, ``p_win`` is below ``strategy.min_confidence``, the expected net profit after charges is
-below ``strategy.min_expected_net_profit``.
+the market is closed now, an MIS entry after the day's MIS square-off cut, an MIS option within
+the strategy's no-entry days before expiry, the limit further from the last price than the risk
+engine's drift limit, ``p_win`` below ``strategy.min_confidence``, the expected net profit after
+charges below ``strategy.min_expected_net_profit``, the risk to the stop above
+``risk.per_trade_risk``.
+
+The expected charges and net profit are :func:`models.expectation.bracket_expectation` over the
+charge segment the product and contract make (``execution.kite.orders.charge_segment``: OPTIONS,
+INTRADAY or DELIVERY): the formula the live strategy uses.
 
 The id is stable: the same request in the same minute is the same proposal (stored once).
 """
@@ -32,20 +53,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Final
 
 from data_contracts.charges import ChargesModel
 from data_contracts.config import KitepilotConfig
-from data_contracts.enums import Exchange, InstrumentType, Product, ProposalOrigin, Side
+from data_contracts.enums import (
+    ChargeSegment,
+    Exchange,
+    InstrumentType,
+    Product,
+    ProposalOrigin,
+    Side,
+)
 from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken, ProposalId, StrategyId
-from data_contracts.instruments import Instrument
-from data_contracts.nse_calendar import NseCalendar
+from data_contracts.instruments import INDEX_UNDERLYINGS, Instrument
+from data_contracts.nse_calendar import MIS_LEAD_DERIVATIVES, NseCalendar
 from data_contracts.pricegrid import Rounding, round_for_side, round_to_tick
-from data_contracts.timeutil import require_aware, to_ist
+from data_contracts.timeutil import IST, require_aware, to_ist
 from data_contracts.trading import Proposal
 from data_contracts.validation import finite, integer, non_empty
 from execution.audit import AuditKind
@@ -58,11 +87,14 @@ __all__ = [
     "AGENT_FEATURE_VERSION",
     "AGENT_MODEL_VERSION",
     "AGENT_STRATEGY",
+    "MAX_DELIVERY_HOLD",
     "MAX_RATIONALE_CHARS",
     "AgentProposalRules",
     "PreparedProposal",
     "TradeRequest",
     "agent_proposal_id",
+    "option_contract",
+    "pre_expiry_exit",
     "prepare_agent_proposal",
     "submit_agent_proposal",
 ]
@@ -72,30 +104,41 @@ AGENT_MODEL_VERSION: Final = "agent"  # no model scored it: the approver sees "m
 AGENT_FEATURE_VERSION: Final = "none"
 MAX_RATIONALE_CHARS: Final = 2000
 MIN_TTL: Final = timedelta(seconds=10)
+# A delivery (CNC) proposal's longest hold: kitepilot's exits are a swing trader's, not an
+# investor's. The exit monitor acts on the first candle at or after the time exit.
+MAX_DELIVERY_HOLD: Final = timedelta(days=30)
 _OWNER: Final = "propose_trade"
 _WARNINGS_HEADER: Final = "kitepilot checks: "
+_EQUITY_PRODUCTS: Final = (Product.MIS, Product.CNC)
+_OPTION_PRODUCTS: Final = (Product.MIS, Product.NRML)
+_EXPIRY_CLOSE: Final = time(15, 30)  # IST, when no session is known for an expiry day
+_INDEX_NAMES: Final = {index: name for name, index in INDEX_UNDERLYINGS.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class TradeRequest:
-    """What an agent asks for, as it asked (prices not yet on the grid)."""
+    """What an agent asks for, as it asked (prices not yet on the grid). An option's
+    ``stop_loss`` and ``take_profit`` may be None (the strategy's premium exits); an equity's
+    may not."""
 
     exchange: Exchange
     tradingsymbol: str
     side: Side
     lots: int
     limit_price: float
-    stop_loss: float
-    take_profit: float
+    stop_loss: float | None
+    take_profit: float | None
     p_win: float
     rationale: str
     ttl_seconds: float | None = None
     hold_minutes: int | None = None
+    product: Product = Product.MIS
 
 
 @dataclass(frozen=True, slots=True)
 class AgentProposalRules:
-    """The bounds and thresholds agent proposals are checked against (from the config)."""
+    """The bounds and thresholds agent proposals are checked against (from the config; the
+    defaults after ``charges`` are the shipped config's)."""
 
     default_ttl: timedelta
     max_ttl: timedelta
@@ -106,6 +149,11 @@ class AgentProposalRules:
     min_expected_net_profit: float
     calendar: NseCalendar
     charges: ChargesModel
+    option_take_profit_pct: float = 50.0
+    option_stop_loss_pct: float = 40.0
+    option_exit_days_before_expiry: int = 1
+    max_delivery_hold: timedelta = MAX_DELIVERY_HOLD
+    per_trade_risk: float | None = None  # None: no warning
 
     @classmethod
     def from_config(
@@ -123,18 +171,23 @@ class AgentProposalRules:
             min_expected_net_profit=strategy.min_expected_net_profit,
             calendar=calendar,
             charges=charges,
+            option_take_profit_pct=strategy.option_take_profit_pct,
+            option_stop_loss_pct=strategy.option_stop_loss_pct,
+            option_exit_days_before_expiry=strategy.option_exit_days_before_expiry,
+            per_trade_risk=config.risk.per_trade_risk,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedProposal:
-    """A checked proposal, what was adjusted to make it valid, and what the approver should
-    know (the warnings, also appended to its rationale)."""
+    """A checked proposal, what was adjusted (or filled in) to make it valid, and what the
+    approver should know (the warnings, also appended to its rationale)."""
 
     proposal: Proposal
     adjustments: tuple[str, ...]
     warnings: tuple[str, ...]
     expectation: BracketExpectation
+    segment: ChargeSegment
 
 
 def prepare_agent_proposal(
@@ -148,7 +201,8 @@ def prepare_agent_proposal(
     """The proposal ``request`` makes at ``now`` on ``instrument`` (ContractError if refused).
     ``last_price`` (when known) only feeds the drift warning."""
     now = require_aware(_OWNER, "now", now)
-    _check_instrument(request, instrument)
+    day = to_ist(now).date()
+    option = _check_instrument(request, instrument, day)
     lots = integer(_OWNER, "lots", request.lots, minimum=1, subject=instrument.tradingsymbol)
     p_win = finite(_OWNER, "p_win", request.p_win)
     if not 0.0 < p_win < 1.0:
@@ -157,14 +211,13 @@ def prepare_agent_proposal(
     adjustments: list[str] = []
     tick = Decimal(str(instrument.tick_size))
     limit = _on_grid("limit_price", request.limit_price, tick, request.side, adjustments)
-    stop = _on_grid("stop_loss", request.stop_loss, tick, None, adjustments)
-    target = _on_grid("take_profit", request.take_profit, tick, None, adjustments)
+    stop, target = _stop_and_target(request, option, limit, tick, rules, adjustments)
+    if option:
+        _check_premiums(instrument, limit_price=limit, stop_loss=stop, take_profit=target)
     _check_bracket(request.side, limit, stop, target)
     ttl = _ttl(request.ttl_seconds, rules)
-    option = instrument.instrument_type.is_option
-    time_exit = _time_exit(request.hold_minutes, option, now, rules)
-    quantity = lots * instrument.lot_size
-    segment = charge_segment(instrument.exchange, instrument.tradingsymbol, Product.MIS)
+    time_exit = _time_exit(request, instrument, now, rules, adjustments)
+    segment = charge_segment(instrument.exchange, instrument.tradingsymbol, request.product)
     expected = bracket_expectation(
         rules.charges,
         segment,
@@ -172,12 +225,10 @@ def prepare_agent_proposal(
         entry=limit,
         stop_loss=stop,
         take_profit=target,
-        quantity=quantity,
+        quantity=lots * instrument.lot_size,
         p_win=p_win,
-        on=to_ist(now).date(),
+        on=day,
     )
-    warnings = _warnings(request.side, limit, p_win, expected, now, last_price, rules)
-    notional = limit * quantity
     proposal = Proposal(
         proposal_id=agent_proposal_id(request, int(instrument.instrument_token), now),
         ts_event=now,
@@ -188,7 +239,7 @@ def prepare_agent_proposal(
         exchange=instrument.exchange,
         tradingsymbol=instrument.tradingsymbol,
         side=request.side,
-        product=Product.MIS,
+        product=request.product,
         lots=lots,
         lot_size=instrument.lot_size,
         tick_size=instrument.tick_size,
@@ -199,17 +250,21 @@ def prepare_agent_proposal(
         expires_at=now + ttl,
         max_price_drift_pct=rules.max_price_drift_pct,
         p_win=p_win,
-        expected_return=expected.expected_net_profit / notional * 100.0,
+        expected_return=expected.expected_net_profit / (limit * lots * instrument.lot_size) * 100,
         expected_net_profit=expected.expected_net_profit,
         expected_charges=expected.expected_charges,
         model_version=AGENT_MODEL_VERSION,
         feature_version=AGENT_FEATURE_VERSION,
         rationale=rationale,
     )
+    warnings = (
+        *_session_warnings(proposal, instrument, now, rules),
+        *_trade_warnings(proposal, expected, last_price, rules),
+    )
     if warnings:
         stored = f"{rationale}\n{_WARNINGS_HEADER}{'; '.join(warnings)}"
         proposal = replace(proposal, rationale=stored)
-    return PreparedProposal(proposal, tuple(adjustments), warnings, expected)
+    return PreparedProposal(proposal, tuple(adjustments), warnings, expected, segment)
 
 
 def submit_agent_proposal(
@@ -234,15 +289,20 @@ def submit_agent_proposal(
 def agent_proposal_id(request: TradeRequest, instrument_token: int, now: datetime) -> ProposalId:
     """``agent:<token>:<UTC minute>:<hash of the request>``: the same request in the same
     minute is the same proposal."""
+
+    def price(value: float | None) -> str | None:
+        return None if value is None else repr(float(value))
+
     canonical = json.dumps(
         {
             "exchange": request.exchange.value,
             "symbol": request.tradingsymbol,
             "side": request.side.value,
+            "product": request.product.value,
             "lots": request.lots,
-            "limit": repr(float(request.limit_price)),
-            "stop": repr(float(request.stop_loss)),
-            "target": repr(float(request.take_profit)),
+            "limit": price(request.limit_price),
+            "stop": price(request.stop_loss),
+            "target": price(request.take_profit),
             "p_win": repr(float(request.p_win)),
             "ttl": request.ttl_seconds,
             "hold": request.hold_minutes,
@@ -255,10 +315,74 @@ def agent_proposal_id(request: TradeRequest, instrument_token: int, now: datetim
     return ProposalId(f"agent:{instrument_token}:{minute}:{digest}")
 
 
+def option_contract(
+    known: Iterable[Instrument],
+    underlying: str,
+    expiry: date,
+    strike: float,
+    option_type: str,
+) -> Instrument:
+    """The NFO option of ``underlying`` (``NIFTY``, ``NIFTY 50``, ``NSE:INFY``...) expiring
+    ``expiry`` at ``strike`` of ``option_type`` (CE or PE) in ``known`` (an instruments dump).
+    A ContractError names the argument that matches nothing and lists what is listed."""
+    kind = _option_type(option_type)
+    wanted = finite(_OWNER, "strike", strike)
+    if wanted <= 0:
+        raise ContractError(_OWNER, "strike", strike, "must be > 0")
+    name = underlying.strip().upper().rpartition(":")[2].strip()
+    name = _INDEX_NAMES.get(name, name)
+    contracts = [
+        i
+        for i in known
+        if i.exchange is Exchange.NFO and i.instrument_type.is_option and i.name.upper() == name
+    ]
+    if not contracts:
+        rule = (
+            "must name an underlying with listed NFO options (NIFTY, BANKNIFTY, or a stock with "
+            "F&O) when expiry, strike and option_type are given"
+        )
+        raise ContractError(_OWNER, "symbol", underlying, rule)
+    expiries = sorted({i.expiry for i in contracts if i.expiry is not None})
+    of_expiry = [i for i in contracts if i.expiry == expiry and i.instrument_type is kind]
+    if not of_expiry:
+        listed = ", ".join(d.isoformat() for d in expiries[:8])
+        rule = f"must be a listed expiry of {name} {kind.value} options: {listed}"
+        raise ContractError(_OWNER, "expiry", expiry.isoformat(), rule)
+    for contract in of_expiry:
+        if contract.strike is not None and abs(contract.strike - wanted) < 1e-6:
+            return contract
+    strikes = sorted({i.strike for i in of_expiry if i.strike is not None})
+    nearest = sorted(sorted(strikes, key=lambda k: abs(k - wanted))[:5])
+    rule = (
+        f"must be a listed strike of {name} {expiry.isoformat()} {kind.value}; nearest: "
+        f"{', '.join(f'{k:g}' for k in nearest)}"
+    )
+    raise ContractError(_OWNER, "strike", strike, rule)
+
+
+def pre_expiry_exit(instrument: Instrument, calendar: NseCalendar, days_before: int) -> datetime:
+    """When a long option carried overnight (NRML) must be out: the F&O square-off time of the
+    session ``days_before`` sessions before its expiry (no exercise STT, no expiry-day gamma),
+    as the long-options strategy exits."""
+    expiry = instrument.expiry
+    if expiry is None:
+        raise ContractError(_OWNER, "tradingsymbol", instrument.tradingsymbol, "has no expiry")
+    day = expiry
+    for _ in range(days_before):
+        day = calendar.previous_session(day).date
+    session = calendar.session(day)
+    if session is None:
+        close = datetime.combine(day, _EXPIRY_CLOSE, tzinfo=IST)
+        return close - MIS_LEAD_DERIVATIVES
+    return session.close - MIS_LEAD_DERIVATIVES
+
+
 # -- checks ----------------------------------------------------------------------------------
 
 
-def _check_instrument(request: TradeRequest, instrument: Instrument) -> None:
+def _check_instrument(request: TradeRequest, instrument: Instrument, day: date) -> bool:
+    """Whether ``instrument`` is an option (else an NSE equity); refuses anything else, a side
+    or product the instrument cannot take, and an expired contract."""
     symbol = instrument.tradingsymbol
     if not instrument.is_tradable:
         rule = "must be a tradable instrument (an index cannot be traded; trade its options)"
@@ -269,9 +393,35 @@ def _check_instrument(request: TradeRequest, instrument: Instrument) -> None:
     if not (equity or option):
         rule = "must be an NSE equity or an NFO option (kitepilot trades no futures)"
         raise ContractError(_OWNER, "tradingsymbol", f"{instrument.exchange}:{symbol}", rule)
-    if option and request.side is not Side.BUY:
-        rule = "must be BUY for an option (kitepilot trades long options only)"
+    product = request.product
+    if option:
+        if request.side is not Side.BUY:
+            rule = "must be BUY for an option (kitepilot trades long options only: no option sale)"
+            raise ContractError(_OWNER, "side", request.side.value, rule, symbol)
+        if product not in _OPTION_PRODUCTS:
+            rule = "must be MIS (intraday) or NRML (overnight) for an NFO option"
+            raise ContractError(_OWNER, "product", product.value, rule, symbol)
+        if instrument.expiry is not None and instrument.expiry < day:
+            rule = f"must not have expired (expired {instrument.expiry.isoformat()})"
+            raise ContractError(_OWNER, "tradingsymbol", symbol, rule)
+        return True
+    if product not in _EQUITY_PRODUCTS:
+        rule = "must be MIS (intraday) or CNC (delivery) for an NSE equity (NRML is for F&O)"
+        raise ContractError(_OWNER, "product", product.value, rule, symbol)
+    if product is Product.CNC and request.side is not Side.BUY:
+        rule = (
+            "must be BUY for CNC (delivery): kitepilot proposes no delivery sale (selling "
+            "holdings is an exit); use MIS to sell intraday"
+        )
         raise ContractError(_OWNER, "side", request.side.value, rule, symbol)
+    return False
+
+
+def _option_type(value: str) -> InstrumentType:
+    text = value.strip().upper() if isinstance(value, str) else ""
+    if text not in (InstrumentType.CE.value, InstrumentType.PE.value):
+        raise ContractError(_OWNER, "option_type", value, "must be CE (call) or PE (put)")
+    return InstrumentType(text)
 
 
 def _rationale(text: str) -> str:
@@ -303,6 +453,66 @@ def _on_grid(
     return rounded
 
 
+def _stop_and_target(
+    request: TradeRequest,
+    option: bool,
+    limit: float,
+    tick: Decimal,
+    rules: AgentProposalRules,
+    adjustments: list[str],
+) -> tuple[float, float]:
+    """The stop and target on the grid: as given, or (an option's, when not given) the
+    long-options strategy's exits on the premium."""
+    prices: list[float] = []
+    for name, given, pct, up in (
+        ("stop_loss", request.stop_loss, rules.option_stop_loss_pct, False),
+        ("take_profit", request.take_profit, rules.option_take_profit_pct, True),
+    ):
+        if given is not None:
+            prices.append(_on_grid(name, given, tick, None, adjustments))
+        elif option:
+            prices.append(_premium_exit(name, limit, pct, up, tick, adjustments))
+        else:
+            rule = "is required for an NSE equity (only an option's defaults to the premium exits)"
+            raise ContractError(_OWNER, name, None, rule)
+    return prices[0], prices[1]
+
+
+def _premium_exit(
+    name: str, premium: float, pct: float, up: bool, tick: Decimal, adjustments: list[str]
+) -> float:
+    """``premium`` +/- ``pct`` %, rounded away from the premium onto the grid (never tighter)."""
+    change = Decimal(str(pct)) / 100
+    raw = Decimal(str(premium)) * (1 + change if up else 1 - change)
+    moved = round_to_tick(raw, tick, Rounding.UP if up else Rounding.DOWN)
+    if moved <= 0:
+        rule = f"must be given: -{pct:g}% of the {premium:g} premium is below one tick ({tick})"
+        raise ContractError(_OWNER, name, None, rule)
+    price = float(moved)
+    sign, key = ("+", "take_profit") if up else ("-", "stop_loss")
+    adjustments.append(
+        f"{name} not given: {sign}{pct:g}% of the {premium:g} premium "
+        f"(strategy.option_{key}_pct), {price:g} on the {tick} tick grid"
+    )
+    return price
+
+
+def _check_premiums(instrument: Instrument, **prices: float) -> None:
+    """An option's prices are premiums: a put is never worth its strike, and a call near its
+    strike's value would need the underlying at twice the strike. Such a price is a level of
+    the underlying given by mistake."""
+    strike = instrument.strike
+    if strike is None:
+        return
+    for name, price in prices.items():
+        if price >= strike:
+            rule = (
+                f"must be a premium (the option's own price), below its {strike:g} strike; "
+                "a level of the underlying is not a premium"
+            )
+            raise ContractError(_OWNER, name, price, rule, instrument.tradingsymbol)
+
+
 def _check_bracket(side: Side, limit: float, stop: float, target: float) -> None:
     if side is Side.BUY and not stop < limit < target:
         rule = f"must be below limit_price {limit:g} < take_profit {target:g} for a BUY"
@@ -322,39 +532,109 @@ def _ttl(seconds: float | None, rules: AgentProposalRules) -> timedelta:
     return ttl
 
 
+def _hold(minutes: int | None, longest: timedelta, what: str) -> timedelta:
+    if minutes is None:
+        return longest
+    integer(_OWNER, "hold_minutes", minutes, minimum=1)
+    if timedelta(minutes=minutes) > longest:
+        rule = f"must be <= {longest.total_seconds() / 60:g} ({what})"
+        raise ContractError(_OWNER, "hold_minutes", minutes, rule)
+    return timedelta(minutes=minutes)
+
+
 def _time_exit(
-    minutes: int | None, option: bool, now: datetime, rules: AgentProposalRules
+    request: TradeRequest,
+    instrument: Instrument,
+    now: datetime,
+    rules: AgentProposalRules,
+    adjustments: list[str],
 ) -> datetime:
+    option = instrument.instrument_type.is_option
+    if request.product is Product.CNC:
+        return now + _hold(request.hold_minutes, rules.max_delivery_hold, "the longest CNC hold")
+    if request.product is Product.NRML:
+        return _nrml_exit(request.hold_minutes, instrument, now, rules, adjustments)
     longest = rules.option_max_hold if option else rules.equity_max_hold
-    hold = longest
-    if minutes is not None:
-        integer(_OWNER, "hold_minutes", minutes, minimum=1)
-        hold = timedelta(minutes=minutes)
-        if hold > longest:
-            rule = f"must be <= {longest.total_seconds() / 60:g} (the strategy's longest hold)"
-            raise ContractError(_OWNER, "hold_minutes", minutes, rule)
-    exit_at = now + hold
+    exit_at = now + _hold(request.hold_minutes, longest, "the strategy's longest intraday hold")
     square_off = rules.calendar.mis_square_off(to_ist(now).date(), derivatives=option)
     if square_off is not None and now < square_off < exit_at:
+        adjustments.append(f"time exit cut at the MIS square-off {to_ist(square_off):%H:%M} IST")
         exit_at = square_off
     return exit_at
 
 
-def _warnings(
-    side: Side,
-    limit: float,
-    p_win: float,
-    expected: BracketExpectation,
+def _nrml_exit(
+    minutes: int | None,
+    instrument: Instrument,
     now: datetime,
-    last_price: float | None,
     rules: AgentProposalRules,
+    adjustments: list[str],
+) -> datetime:
+    days = rules.option_exit_days_before_expiry
+    deadline = pre_expiry_exit(instrument, rules.calendar, days)
+    if now >= deadline:
+        expiry = instrument.expiry.isoformat() if instrument.expiry else "?"
+        rule = (
+            f"cannot carry {instrument.tradingsymbol} (expiry {expiry}) overnight: its pre-expiry "
+            f"exit ({days} session(s) before expiry, strategy.option_exit_days_before_expiry) "
+            f"was {to_ist(deadline):%Y-%m-%d %H:%M} IST; use MIS or a later expiry"
+        )
+        raise ContractError(_OWNER, "product", Product.NRML.value, rule)
+    if minutes is None:
+        return deadline
+    integer(_OWNER, "hold_minutes", minutes, minimum=1)
+    exit_at = now + timedelta(minutes=minutes)
+    if exit_at > deadline:
+        adjustments.append(
+            f"time exit cut at the pre-expiry exit {to_ist(deadline):%Y-%m-%d %H:%M} IST"
+        )
+        return deadline
+    return exit_at
+
+
+# -- warnings ----------------------------------------------------------------------------------
+
+
+def _session_warnings(
+    proposal: Proposal, instrument: Instrument, now: datetime, rules: AgentProposalRules
 ) -> tuple[str, ...]:
     found: list[str] = []
-    if not rules.calendar.is_open(now):
+    calendar = rules.calendar
+    day = to_ist(now).date()
+    option = instrument.instrument_type.is_option
+    if not calendar.is_open(now):
         found.append(
             f"the NSE market is closed at {to_ist(now):%Y-%m-%d %H:%M} IST: the risk engine "
             "vetoes an approval outside the session"
         )
+    elif proposal.product is Product.MIS:
+        cut = calendar.mis_square_off(day, derivatives=option)
+        if cut is None or now >= cut:
+            when = "today" if cut is None else f"at {to_ist(cut):%H:%M} IST"
+            found.append(
+                f"MIS entries stop {when} (the MIS square-off): the risk engine vetoes this "
+                "MIS entry"
+            )
+    if option and proposal.product is Product.MIS:
+        days = rules.option_exit_days_before_expiry
+        last_day = to_ist(pre_expiry_exit(instrument, calendar, days)).date()
+        if day > last_day and instrument.expiry is not None:
+            found.append(
+                f"{instrument.tradingsymbol} expires {instrument.expiry.isoformat()}: the "
+                f"long-options strategy enters no contract within {days} session(s) of its "
+                "expiry (expiry-day gamma)"
+            )
+    return tuple(found)
+
+
+def _trade_warnings(
+    proposal: Proposal,
+    expected: BracketExpectation,
+    last_price: float | None,
+    rules: AgentProposalRules,
+) -> tuple[str, ...]:
+    found: list[str] = []
+    limit = proposal.limit_price
     if last_price is not None and last_price > 0:
         drift = abs(limit - last_price) / last_price * 100.0
         if drift > rules.max_price_drift_pct:
@@ -362,14 +642,21 @@ def _warnings(
                 f"limit {limit:g} is {drift:.2f}% from the last price {last_price:g}, beyond the "
                 f"risk engine's {rules.max_price_drift_pct:g}% drift limit"
             )
-    if p_win < rules.min_confidence:
+    if proposal.p_win < rules.min_confidence:
         found.append(
-            f"p_win {p_win:.2f} is below the strategies' min_confidence {rules.min_confidence:.2f}"
+            f"p_win {proposal.p_win:.2f} is below the strategies' min_confidence "
+            f"{rules.min_confidence:.2f}"
         )
     net = expected.expected_net_profit
     if net < rules.min_expected_net_profit:
         found.append(
             f"expected net profit after charges ₹{net:,.2f} is below "
-            f"₹{rules.min_expected_net_profit:,.2f} ({side.value} {limit:g})"
+            f"₹{rules.min_expected_net_profit:,.2f} ({proposal.side.value} {limit:g})"
+        )
+    if rules.per_trade_risk is not None and proposal.risk_amount > rules.per_trade_risk:
+        found.append(
+            f"risk to the stop ₹{proposal.risk_amount:,.2f} ({proposal.quantity} x "
+            f"|{limit:g} - {proposal.stop_loss:g}|) exceeds risk.per_trade_risk "
+            f"₹{rules.per_trade_risk:,.2f}: the risk engine vetoes it (fewer lots or a nearer stop)"
         )
     return tuple(found)

@@ -4,7 +4,8 @@ streamable HTTP with and without its bearer token; behind it the real paper exch
 a real MLflow champion and a real walk-forward study (``tests/mcp_world.py``).
 
 One session per transport lists the tools, calls every tool, provokes the structured errors,
-tries the names of everything an LLM must never do, and proposes a trade; the named checks below
+tries the names of everything an LLM must never do, and proposes trades (intraday, delivery) and
+refused ones (an option sale, a product the instrument cannot take); the named checks below
 (``CHECKS``) each read one property from what the session saw. One test per transport, not one
 per check: a server process takes seconds to start, and two tests let ``pytest -n 2`` run the
 two transports side by side. The safety line is checked where it matters: the proposal is
@@ -22,6 +23,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,10 +36,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent
 
 from agents.server import PROPOSE_TOOLS, READ_TOOLS, build_server
-from data_contracts.enums import ProposalOrigin, ProposalStatus
+from data_contracts.charges import ChargesModel
+from data_contracts.clock import ManualClock
+from data_contracts.enums import ChargeSegment, ProposalOrigin, ProposalStatus, Side
 from data_contracts.ids import ProposalId
 from execution.kite.login import paper_login
 from execution.store import SqlStore
+from models.expectation import bracket_expectation
 from models.features import CANDLE_FEATURES
 from orchestration.mcp_cli import build_context
 from tests.mcp_world import (
@@ -116,6 +121,40 @@ PROPOSAL: Final[dict[str, Any]] = {
     "p_win": 0.62,
     "rationale": "test: breakout above the morning range",
 }
+# What an LLM may not propose: the refusal names the argument (field) and the rule.
+REFUSED: Final[Mapping[str, tuple[dict[str, Any], str, str]]] = {
+    "option_sale": (
+        {
+            "symbol": "NFO:NIFTY2681824300PE",
+            "side": "SELL",
+            "lots": 1,
+            "limit_price": 80.0,
+            "stop_loss": 120.0,
+            "p_win": 0.6,
+            "rationale": "test: write a put",
+        },
+        "side",
+        "long options only",
+    ),
+    "nrml_equity": (PROPOSAL | {"product": "NRML"}, "product", "NRML is for F&O"),
+    "cnc_sale": (
+        PROPOSAL | {"product": "CNC", "side": "SELL", "stop_loss": 1390.0, "take_profit": 1340.0},
+        "side",
+        "must be BUY for CNC",
+    ),
+    "unlisted_strike": (
+        PROPOSAL
+        | {"symbol": "NIFTY", "expiry": "2026-08-25", "strike": 24310, "option_type": "CE"},
+        "strike",
+        "nearest: ",
+    ),
+    "contract_half_named": (
+        PROPOSAL | {"symbol": "NIFTY", "expiry": "2026-08-25"},
+        "option_type",
+        "is required with expiry",
+    ),
+}
+DELIVERY: Final = PROPOSAL | {"product": "CNC", "rationale": "test: INFY for delivery"}
 ERRORS: Final = (
     ("get_proposal", {"proposal_id": "no-such-proposal"}, "NOT_FOUND"),
     ("get_quote", {"symbols": ["NOSUCHSYMBOL"]}, "NOT_FOUND"),
@@ -141,6 +180,8 @@ class Session:
     proposed: CallToolResult
     proposed_again: CallToolResult
     bad_type: CallToolResult
+    delivery: CallToolResult
+    refused: dict[str, CallToolResult]
 
 
 async def _exercise(client: Client) -> Session:
@@ -151,6 +192,11 @@ async def _exercise(client: Client) -> Session:
     proposed = await client.call_tool("propose_trade", PROPOSAL)
     again = await client.call_tool("propose_trade", PROPOSAL)
     bad_type = await client.call_tool("get_candles", {"symbol": 5})
+    delivery = await client.call_tool("propose_trade", DELIVERY)
+    refused = {
+        name: await client.call_tool("propose_trade", arguments)
+        for name, (arguments, _, _) in REFUSED.items()
+    }
     return Session(
         {tool.name: tool for tool in listed.tools},
         results,
@@ -159,6 +205,8 @@ async def _exercise(client: Client) -> Session:
         proposed,
         again,
         bad_type,
+        delivery,
+        refused,
     )
 
 
@@ -502,6 +550,39 @@ def _propose_trade_lands_in_the_approval_queue_once_and_never_at_the_broker(
     assert books == {"orders": [], "trades": [], "positions": {"net": [], "day": []}}
 
 
+def _delivery_is_proposed_as_cnc_and_priced_as_delivery(
+    deployment: Deployment, session: Session, paper: Paper
+) -> None:
+    delivery = _data(session.delivery)
+    intraday = _data(session.proposed)
+    with SqlStore.open(deployment.database_url) as store:
+        stored = store.get(ProposalId(delivery["proposal_id"]))
+        status = store.status(ProposalId(delivery["proposal_id"]))
+
+    assert (delivery["product"], delivery["charge_segment"]) == ("CNC", "delivery")
+    assert delivery["proposal_id"] != intraday["proposal_id"]
+    assert delivery["expected_charges"] > intraday["expected_charges"]  # STT both legs, DP
+    assert stored is not None
+    assert (stored.product.value, stored.origin, status) == (
+        "CNC",
+        ProposalOrigin.AGENT,
+        ProposalStatus.PROPOSED,
+    )
+
+
+def _a_proposal_against_the_rules_is_invalid_argument_naming_field_and_rule(
+    deployment: Deployment, session: Session, paper: Paper
+) -> None:
+    for name, (_, field, rule) in REFUSED.items():
+        result = session.refused[name]
+        assert result.is_error, name
+        assert result.structured_content is not None
+        error = result.structured_content["error"]
+        assert (error["code"], error["field"]) == ("INVALID_ARGUMENT", field), (name, error)
+        assert rule in error["rule"], (name, error)
+        assert rule in error["message"], (name, error)
+
+
 CHECKS: Final = (
     _tools_listed_are_the_read_tools_and_propose_trade_with_annotations,
     _every_read_tool_answers_untrusted_data_with_its_provenance,
@@ -514,6 +595,8 @@ CHECKS: Final = (
     _failures_are_structured_errors_with_a_code,
     _calling_a_tool_that_would_act_fails_because_there_is_none,
     _propose_trade_lands_in_the_approval_queue_once_and_never_at_the_broker,
+    _delivery_is_proposed_as_cnc_and_priced_as_delivery,
+    _a_proposal_against_the_rules_is_invalid_argument_naming_field_and_rule,
 )
 
 
@@ -608,3 +691,104 @@ def test_paper_exchange_down_is_unavailable_and_instruments_come_from_the_lake(
         "lake instruments table (the broker: UNAVAILABLE)"
     )
     assert _data(found)["instruments"][0]["symbol"] == "NSE:INFY"
+
+
+# -- in process, at the paper exchange's time: long options ---------------------------------------
+
+REPLAY_0930: Final = datetime(2026, 8, 18, 4, 0, tzinfo=UTC)  # where the paper exchange stands
+WEEKLY_PE: Final = "NFO:NIFTY2681824300PE"  # expires on the replay day
+LONG_OPTIONS: Final[Mapping[str, dict[str, Any]]] = {
+    # a weekly put intraday at its last price, with the strategy's premium exits
+    "mis_put": {
+        "symbol": WEEKLY_PE,
+        "side": "BUY",
+        "lots": 2,
+        "p_win": 0.6,
+        "rationale": "test: a put on the breakdown",
+    },
+    # a monthly call overnight, named by underlying, expiry, strike and type
+    "nrml_call": {
+        "symbol": "NIFTY",
+        "expiry": "2026-08-25",
+        "strike": 24300,
+        "option_type": "CE",
+        "product": "NRML",
+        "side": "BUY",
+        "lots": 1,
+        "limit_price": 170.02,
+        "stop_loss": 120.0,
+        "take_profit": 250.0,
+        "p_win": 0.55,
+        "rationale": "test: a call into next week",
+    },
+}
+
+
+def _session_calls(context: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[CallToolResult]:
+    """``calls`` in order, in one client session of a server built over ``context``."""
+    server = build_server(context)
+
+    async def run() -> list[CallToolResult]:
+        async with Client(server, mode="legacy") as client:
+            return [await client.call_tool(tool, arguments) for tool, arguments in calls]
+
+    return anyio.run(run)
+
+
+def test_long_options_are_proposed_at_the_premium_with_option_charges_never_at_the_broker(
+    world: McpWorld, paper: Paper, tmp_path: Path
+) -> None:
+    config = world.config(tmp_path, PAPER_EXCHANGE__PORT=str(paper.port))
+    with SqlStore.open(config.storage.database_url) as store:
+        context = build_context(config, store, clock=ManualClock(REPLAY_0930))
+        (ltp,) = _session_calls(context, [("get_ltp", {"symbols": [WEEKLY_PE]})])
+        premium = _data(ltp)["prices"][0]["last_price"]
+        put_answer, call_answer, expiring = _session_calls(
+            context,
+            [
+                ("propose_trade", LONG_OPTIONS["mis_put"] | {"limit_price": premium}),
+                ("propose_trade", LONG_OPTIONS["nrml_call"]),
+                ("propose_trade", LONG_OPTIONS["nrml_call"] | {"expiry": "2026-08-18"}),
+            ],
+        )
+        put, call = _data(put_answer), _data(call_answer)
+        stored = [store.get(ProposalId(answer["proposal_id"])) for answer in (put, call)]
+        statuses = {store.status(ProposalId(answer["proposal_id"])) for answer in (put, call)}
+    books = paper.books(paper_login(paper.url, API_KEY, PAPER_SECRET))
+    expected = bracket_expectation(
+        ChargesModel.default(),
+        ChargeSegment.OPTIONS,
+        Side.BUY,
+        entry=premium,
+        stop_loss=put["stop_loss"],
+        take_profit=put["take_profit"],
+        quantity=130,
+        p_win=0.6,
+        on=date(2026, 8, 18),
+    )
+
+    assert (put["symbol"], put["product"], put["charge_segment"]) == (WEEKLY_PE, "MIS", "options")
+    assert (put["lots"], put["lot_size"], put["quantity"]) == (2, 65, 130)
+    assert put["limit_price"] == premium
+    assert not any("drift" in warning for warning in put["warnings"])
+    assert -40.1 < put["option"]["stop_loss_pct_of_premium"] <= -40.0
+    assert 50.0 <= put["option"]["take_profit_pct_of_premium"] < 50.1
+    assert put["expected_charges"] == pytest.approx(expected.expected_charges)
+    assert put["expected_net_profit"] == pytest.approx(expected.expected_net_profit)
+    assert put["time_exit"] == "2026-08-18T13:30:00+05:30"  # the 240-minute hold
+    assert (call["symbol"], call["product"], call["limit_price"]) == (
+        "NFO:NIFTY26AUG24300CE",
+        "NRML",
+        170.0,
+    )
+    assert call["time_exit"] == "2026-08-24T15:25:00+05:30"  # the pre-expiry exit
+    assert [(p.origin, p.product.value, p.lot_size) for p in stored if p is not None] == [
+        (ProposalOrigin.AGENT, "MIS", 65),
+        (ProposalOrigin.AGENT, "NRML", 65),
+    ]
+    assert statuses == {ProposalStatus.PROPOSED}
+    assert expiring.structured_content is not None
+    refused = expiring.structured_content["error"]
+    assert (refused["code"], refused["field"]) == ("INVALID_ARGUMENT", "product")
+    assert "use MIS or a later expiry" in refused["rule"]
+    assert books == {"orders": [], "trades": [], "positions": {"net": [], "day": []}}

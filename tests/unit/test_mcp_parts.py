@@ -140,6 +140,18 @@ def test_classify_maps_each_failure_to_its_code(error: BaseException, code: Erro
     assert failure.retryable is (code is ErrorCode.UNAVAILABLE)
 
 
+def test_classify_a_broken_rule_names_the_field_and_the_rule() -> None:
+    failure = classify(ContractError("propose_trade", "side", "SELL", "must be BUY"), "t")
+
+    shown = failure.as_dict()
+    assert (shown["code"], shown["field"], shown["rule"]) == (
+        "INVALID_ARGUMENT",
+        "side",
+        "must be BUY",
+    )
+    assert "field" not in classify(BrokerUnavailable("429", 429), "t").as_dict()
+
+
 def test_classify_never_shows_an_unexpected_errors_text() -> None:
     failure = classify(RuntimeError("secret path /home/x/.kite"), "get_quote")
 
