@@ -4,6 +4,9 @@
 
     feed ──► refused? ──yes──────────────────────────────► store (dead letters)
                └─no──► process (keyed by shard) ──────────► store (proposals, exits, ...)
+
+The store is a partitioned sink keyed by shard (``streaming.sinks``): its writes run off the
+flow's thread and each epoch ends only when they are done.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ from models.live import Output
 from streaming.sources import SourceItem
 from streaming.step import ShardLogic, WorkerRuntime
 
-__all__ = ["FLOW_ID", "build_flow"]
+__all__ = ["BOUNDARY_KEY", "FLOW_ID", "build_flow"]
 
 FLOW_ID = "kitepilot-stream"
+BOUNDARY_KEY = "boundary"  # the sink's key of what the boundary refused
 
 
 def build_flow(
     source: Source[SourceItem],
-    sink: Sink[Output],
+    sink: Sink[tuple[str, Output]],
     runtime: WorkerRuntime,
     *,
     flow_id: str = FLOW_ID,
@@ -36,13 +40,15 @@ def build_flow(
     """The dataflow (run it with ``streaming.run``)."""
     flow = Dataflow(flow_id)
     feed = op.input("feed", flow, source)
+    # (shard, tick | clock mark) | dead letter
     split = op.branch("accepted_at_boundary", feed, _accepted)
-    refused = cast(Stream[Output], split.falses)  # what the boundary refused: dead letters
+    refused = op.key_on("refused_keyed", cast(Stream[Output], split.falses), _boundary)
+    # ("boundary", dead letter): what the boundary refused
     processed = op.stateful_batch(
         "process", split.trues, lambda resume: ShardLogic(runtime, resume)
     )
-    results = op.map("unkeyed", processed, _value)
-    op.output("store", op.merge("results", refused, results), sink)
+    # (shard, dead letter | feature row | scored point | proposal | exit | suppressed)
+    op.output("store", op.merge("results", refused, processed), sink)
     return flow
 
 
@@ -50,5 +56,5 @@ def _accepted(item: SourceItem) -> TypeGuard[FeedItem]:
     return not isinstance(item, DeadLetter)
 
 
-def _value(keyed: tuple[str, Output]) -> Output:
-    return keyed[1]
+def _boundary(_letter: Output) -> str:
+    return BOUNDARY_KEY

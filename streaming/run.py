@@ -13,7 +13,9 @@ import logging
 import multiprocessing
 import random
 import socket
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Final
@@ -23,9 +25,16 @@ from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import cluster_main, run_main
 
-__all__ = ["is_interruption", "recovery_config", "run_flow"]
+__all__ = [
+    "GIL_SWITCH_SECONDS",
+    "is_interruption",
+    "recovery_config",
+    "run_flow",
+    "short_gil_switch",
+]
 
 FlowFactory = Callable[[], Dataflow]
+GIL_SWITCH_SECONDS: Final = 0.001  # the worker's GIL switch interval (see short_gil_switch)
 
 
 def recovery_config(directory: Path, partitions: int) -> RecoveryConfig:
@@ -52,7 +61,8 @@ def run_flow(
     recovery = None if recovery_dir is None else recovery_config(recovery_dir, max(processes, 1))
     if processes <= 1:
         try:
-            run_main(build(), epoch_interval=epoch_interval, recovery_config=recovery)
+            with short_gil_switch():
+                run_main(build(), epoch_interval=epoch_interval, recovery_config=recovery)
         except BytewaxRuntimeError as error:
             # Bytewax turns Ctrl-C into this error (directly, or caused by the KeyboardInterrupt
             # Python code was in); to the caller it is an interruption.
@@ -104,13 +114,30 @@ def _cluster_process(
     recovery_dir: Path | None,
 ) -> None:
     recovery = None if recovery_dir is None else RecoveryConfig(str(recovery_dir))
-    cluster_main(
-        build(),
-        addresses,
-        process_id,
-        epoch_interval=epoch_interval,
-        recovery_config=recovery,
-    )
+    with short_gil_switch():
+        cluster_main(
+            build(),
+            addresses,
+            process_id,
+            epoch_interval=epoch_interval,
+            recovery_config=recovery,
+        )
+
+
+@contextmanager
+def short_gil_switch(interval: float = GIL_SWITCH_SECONDS) -> Iterator[None]:
+    """Python's GIL switch interval at most ``interval`` while the flow runs (restored after).
+
+    The keyed step shares the GIL with the store's writer thread and the champion's watcher
+    (``streaming.sinks``, ``models.live.champion``); with Python's default 5 ms a batch's worth
+    of the writer's Python work (SQL parameters, audit JSON) could hold a decision up to 5 ms
+    whenever both want to run. 1 ms bounds that wait at a small cost in thread switches."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def is_interruption(error: BaseException) -> bool:

@@ -71,6 +71,7 @@ class ShardLogic(StatefulBatchLogic[Tick | ClockMark, Output, bytes]):
         closed: list[Closed] = []
         started: dict[tuple[int, object], int] = {}
         last: Tick | None = None
+        ticks = 0
         for value in values:
             if isinstance(value, ClockMark):
                 made_at = value.ts_init or value.now
@@ -78,14 +79,17 @@ class ShardLogic(StatefulBatchLogic[Tick | ClockMark, Output, bytes]):
                     closed += [(processor, bar, made_at) for bar in processor.due(value.now)]
                 continue
             began = time.perf_counter_ns()
-            refused, bar = self._processor(value).advance(value)
-            out += refused
+            processor = self._processor(value)
+            refused, bar = processor.advance(value)
+            if refused:
+                out += refused
             if bar is not None:
-                closed.append((self._groups[self._key(value)], bar, value.ts_init))
+                closed.append((processor, bar, value.ts_init))
                 started[(bar.instrument_token, bar.ts_event)] = began
             last = value
+            ticks += 1
         decided = decide(closed)
-        self._measure(decided, started, values, last)
+        self._measure(decided, started, ticks, last)
         out += decided
         return out, not self._groups
 
@@ -108,11 +112,10 @@ class ShardLogic(StatefulBatchLogic[Tick | ClockMark, Output, bytes]):
         self,
         decided: list[Output],
         started: dict[tuple[int, object], int],
-        values: list[Tick | ClockMark],
+        ticks: int,
         last: Tick | None,
     ) -> None:
         metrics = self._runtime.metrics
-        ticks = sum(1 for value in values if isinstance(value, Tick))
         if ticks:
             metrics.count("ticks", ticks)
         if last is not None:

@@ -85,6 +85,11 @@ def _environ(root: Path) -> dict[str, str]:
         "KITEPILOT_DATA__SIMULATOR_START": "2026-06-01",
         "KITEPILOT_DATA__SIMULATOR_END": "2026-07-31",
         "KITEPILOT_TRAINING__MODEL_NAME": MODEL,
+        # Sized within the risk engine's exposure cap (₹6,000 a position by default), the test
+        # model's trades expect ₹25-45 net, under the default ₹150 threshold: the world lowers
+        # the threshold (its labels, sized the same way, need no change) so that its replayed
+        # mornings propose.
+        "KITEPILOT_STRATEGY__MIN_EXPECTED_NET_PROFIT": "20",
     }
 
 

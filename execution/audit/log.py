@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +48,7 @@ __all__ = [
     "AuditEntry",
     "AuditKind",
     "AuditLog",
+    "AuditRecord",
     "ChainReport",
     "to_jsonable",
     "verify",
@@ -127,6 +128,17 @@ class AuditEntry:
     def day(self) -> date:
         """The IST day the entry belongs to (its file)."""
         return self.ts.astimezone(IST).date()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An entry to append (``AuditLog.append_many``): what ``AuditLog.append`` takes."""
+
+    kind: AuditKind
+    subject: str
+    payload: Mapping[str, object]
+    actor: str = "system"
+    instrument_token: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,15 +482,27 @@ class AuditLog:
         or has a key naming a credential, and a timestamp on an earlier IST day than the chain's
         head (day files only move forward).
         """
-        instance_of("AuditLog", "kind", kind, AuditKind)
-        non_empty("AuditLog", "subject", subject)
-        non_empty("AuditLog", "actor", actor)
-        if instrument_token is not None:
-            integer("AuditLog", "instrument_token", instrument_token, minimum=1)
-        instance_of("AuditLog", "payload", payload, Mapping)
-        body = to_jsonable(payload)
+        record = AuditRecord(kind, subject, payload, actor, instrument_token)
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Append ``records`` in order, under one lock, one write and one fsync: the same lines
+        and chain as appending them one by one (they share the clock's one reading), durable
+        together. Every record is checked first; a refused one writes nothing."""
+        bodies = []
+        for record in records:
+            instance_of("AuditLog", "kind", record.kind, AuditKind)
+            non_empty("AuditLog", "subject", record.subject)
+            non_empty("AuditLog", "actor", record.actor)
+            if record.instrument_token is not None:
+                integer("AuditLog", "instrument_token", record.instrument_token, minimum=1)
+            instance_of("AuditLog", "payload", record.payload, Mapping)
+            bodies.append(to_jsonable(record.payload))
+        if not records:
+            return []
         ts = require_aware("AuditLog", "clock.now()", self._clock.now())
         day = ts.astimezone(IST).date()
+        documents: list[dict[str, object]] = []
         with _DirectoryLock(self._directory):
             head = _read_head(self._directory)
             if head.day is not None and day < head.day:
@@ -488,30 +512,33 @@ class AuditLog:
                     ts,
                     f"must not be on an IST day before the chain's head ({head.day})",
                 )
-            document: dict[str, object] = {
-                "seq": head.seq + 1,
-                "ts": ts.isoformat(),
-                "kind": kind.value,
-                "subject": subject,
-                "instrument_token": instrument_token,
-                "actor": actor,
-                "payload": body,
-                "prev_hash": head.hash,
-            }
-            document["hash"] = _digest(document)
+            seq, previous = head.seq, head.hash
+            for record, body in zip(records, bodies, strict=True):
+                seq += 1
+                document: dict[str, object] = {
+                    "seq": seq,
+                    "ts": ts.isoformat(),
+                    "kind": record.kind.value,
+                    "subject": record.subject,
+                    "instrument_token": record.instrument_token,
+                    "actor": record.actor,
+                    "payload": body,
+                    "prev_hash": previous,
+                }
+                document["hash"] = previous = _digest(document)
+                documents.append(document)
             path = _file_for(self._directory, day)
             created = not path.exists()
             descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(descriptor, _canonical(document) + b"\n")
+                os.write(descriptor, b"".join(_canonical(d) + b"\n" for d in documents))
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)
             if created:
                 _fsync_directory(self._directory)
-            new_head = _Head(head.seq + 1, str(document["hash"]), day)
-            _write_anchor(self._directory, new_head, durable=False)
-        return _entry_from_document(document)
+            _write_anchor(self._directory, _Head(seq, previous, day), durable=False)
+        return [_entry_from_document(document) for document in documents]
 
     def entries(
         self,

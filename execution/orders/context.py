@@ -3,7 +3,7 @@ rules, the clock, the settings, and where audit entries and alerts go."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -15,7 +15,7 @@ from data_contracts.instruments import Instrument
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.ports import Broker, Clock
 from execution.alerts import Alert
-from execution.audit import AuditKind
+from execution.audit import AuditKind, AuditRecord
 from execution.risk import RiskLimits
 from execution.store.oms import OmsStore
 from execution.store.sql import SqlStore
@@ -33,6 +33,8 @@ class AuditTrail(Protocol):
         actor: str = "system",
         instrument_token: int | None = None,
     ) -> Any: ...
+
+    def append_many(self, records: Sequence[AuditRecord]) -> Any: ...
 
 
 class AlertRaiser(Protocol):

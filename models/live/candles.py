@@ -92,12 +92,16 @@ class CandleBuilder:
         """Fold ``tick`` in: the bar it closed (if it starts a later minute) or the dead letter
         that refused it."""
         ts = tick.ts_event
-        close_at = bar_close(ts)
+        bar = self._bar
+        # Most ticks fall in the open bar: its close, without the arithmetic of bar_close.
+        if bar is not None and bar.close_at - ONE_MINUTE < ts <= bar.close_at:
+            close_at = bar.close_at
+        else:
+            close_at = bar_close(ts)
         refused = self._refusal(tick, close_at)
         if refused is not None:
             return None, refused
         closed: Candle | None = None
-        bar = self._bar
         if bar is not None and close_at > bar.close_at:
             closed = self._emit(bar, tick.ts_init)
             bar = None

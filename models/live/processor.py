@@ -360,13 +360,14 @@ def _feature_frame(
     )
 
 
-def _feature_row(features: pl.DataFrame, columns: tuple[str, ...]) -> FeatureRow:
-    row = features.row(0, named=True)
+def _feature_row(
+    candle: Candle, row: npt.NDArray[np.float64], feature_set: FeatureSet
+) -> FeatureRow:
     return FeatureRow(
-        instrument_token=int(row["instrument_token"]),
-        ts_event=row["ts_event"],
-        feature_version=str(row["feature_version"]),
-        values=tuple((c, float(row[c])) for c in columns),
+        instrument_token=int(candle.instrument_token),
+        ts_event=candle.ts_event,
+        feature_version=feature_set.version,
+        values=tuple(zip(feature_set.columns, row.tolist(), strict=True)),
     )
 
 
@@ -416,25 +417,26 @@ def _decide_round(
     ready = [(p, c, now, r) for p, c, now in round_ if (r := p._features_row(c)) is not None]
     if not ready:
         return []
-    features = _feature_frame(feature_set, [(candle, row) for _, candle, _, row in ready])
     out: list[Output] = []
-    equities: list[tuple[GroupProcessor, Candle, datetime, pl.DataFrame]] = []
-    for n, (processor, candle, now, _) in enumerate(ready):
-        row = features.slice(n, 1)
+    equities: list[tuple[GroupProcessor, Candle, datetime, npt.NDArray[np.float64]]] = []
+    for processor, candle, now, row in ready:
         if ctx.emit_features:
-            out.append(_feature_row(row, feature_set.columns))
+            out.append(_feature_row(candle, row, feature_set))
         if processor._is_equity(candle.instrument_token):
             equities.append((processor, candle, now, row))
             continue
         scorer = ctx.champion.scorer(candle.ts_event)
         if scorer is not None:
+            if not processor.state.quotes:
+                continue  # no live chain: no option to choose (LiveStrategy.option says None)
             chain = processor._chain(candle.ts_event)
-            candidate = strategy.option(row, candle, chain, scorer, now)
+            features = _feature_frame(feature_set, [(candle, row)])
+            candidate = strategy.option(features, candle, chain, scorer, now)
             out += _candidate(processor, candidate, open_trades)
     scorers = [ctx.champion.scorer(candle.ts_event) for _, candle, _, _ in equities]
     scored = [(e, sc) for e, sc in zip(equities, scorers, strict=True) if sc is not None]
     if scored:
-        candidates = strategy.equity_many(
+        candidates = strategy.equity_rows(
             [(candle, row, scorer, now) for (_, candle, now, row), scorer in scored]
         )
         for ((processor, *_), _), candidate in zip(scored, candidates, strict=True):

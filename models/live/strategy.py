@@ -2,11 +2,14 @@
 sizing rule as the backtest, applied to one feature row, then scored by the champion and turned
 into a :class:`~data_contracts.trading.Proposal` when it clears the filters.
 
-* Equity intraday (MIS): :func:`models.strategies.equity_intraday_entries` on the row gives the
-  side and the ATR stop/target; the entry is the fill model's marketable LIMIT; lots come from
-  :func:`models.backtest.size_lots`. The expected net profit is the regressor's expected net
-  return (after charges) times the position's notional — exactly the walk-forward study's
-  ``model`` strategy, so a replayed day makes the backtest's entry decisions.
+* Equity intraday (MIS): the batch entry rule's own numpy core,
+  :func:`models.strategies.equity.equity_entry_levels`, over a round's rows gives the side, the
+  ATR stop/target and the deadline; the entry is the fill model's marketable LIMIT; lots come from
+  :func:`models.backtest.size_lots` — all over the round's arrays, no frame per bar. The expected
+  net profit is the regressor's expected net return (after charges) times the position's notional
+  — exactly the walk-forward study's ``model`` strategy, so a replayed day makes the backtest's
+  entry decisions. The round's tradable rows are scored in one model call (as a float32 matrix
+  when the scorer takes one) and only the points that pass the filters are explained (SHAP).
 * Long options (F&O): on an underlying with a live chain, the trend's side picks CE/PE and
   :func:`models.strategies.live_option_entries` the contract (delta band, liquidity, expiry),
   premium exits and deadline. The champion scores the *underlying's* features (no options model is
@@ -20,17 +23,25 @@ not one lot affordable) is not a decision point, as in the labels and the backte
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import Any, Final
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from data_contracts.charges import ChargesModel
-from data_contracts.enums import ChargeSegment, Exchange, Product, ProposalOrigin, Side
+from data_contracts.enums import (
+    ChargeSegment,
+    Exchange,
+    InstrumentType,
+    Product,
+    ProposalOrigin,
+    Side,
+)
+from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken, ProposalId, StrategyId
 from data_contracts.instruments import Instrument, instruments_to_frame
 from data_contracts.market import Candle
@@ -41,13 +52,15 @@ from data_contracts.trading import FeatureContribution, Proposal
 from models.backtest import FillModel, Portfolio, size_lots
 from models.features import FeatureSet
 from models.features.options import OptionFeatureSet
-from models.live.champion import top_contributions, top_contributions_many
-from models.strategies import (
-    EquityIntradayParams,
-    LongOptionParams,
-    equity_intraday_entries,
-    trend_direction,
+from models.live.champion import (
+    MatrixScorer,
+    ranked_contributions,
+    top_contributions,
+    top_contributions_many,
 )
+from models.strategies import EquityIntradayParams, LongOptionParams, trend_direction
+from models.strategies.equity import equity_entry_levels
+from models.strategies.intraday import square_off_us
 from models.strategies.options import live_option_entries
 
 __all__ = [
@@ -62,6 +75,11 @@ __all__ = [
 
 EQUITY_STRATEGY: Final = StrategyId("equity-intraday")
 OPTIONS_STRATEGY: Final = StrategyId("fno-long-options")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+Floats = npt.NDArray[np.float64]
+Explained = tuple[FeatureContribution, ...]
 
 
 def proposal_id(strategy: StrategyId, instrument_token: int, ts_event: datetime) -> ProposalId:
@@ -148,7 +166,13 @@ class LiveStrategy:
     def __init__(self, settings: LiveStrategySettings, instruments: Mapping[int, Instrument]):
         self._settings = settings
         self._instruments = dict(instruments)
-        self._frames: dict[int, pl.DataFrame] = {}
+        self._equity_facts: dict[int, tuple[float, int] | None] = {}
+        columns = settings.feature_set.columns
+        self._column_at = {c: n for n, c in enumerate(columns)}
+        p = settings.feature_set.params
+        self._atr = self._column_at[f"atr_{p.atr}_rel"]
+        self._macd_hist = self._column_at["macd_hist_rel"]
+        self._leverage = settings.portfolio.leverage_of(ChargeSegment.INTRADAY.value)
 
     @property
     def settings(self) -> LiveStrategySettings:
@@ -166,71 +190,168 @@ class LiveStrategy:
     def equity_many(
         self, items: Sequence[tuple[Candle, pl.DataFrame, Scorer, datetime]]
     ) -> list[Candidate | None]:
-        """:meth:`equity` for many bars at once — one entries computation and one model call per
-        scorer — with the same answer for each bar as alone. ``items``: the closed candle, its
-        one feature row, the model to score it with and the ``ts_init`` of its decision."""
+        """:meth:`equity` for many bars at once, each bar's one feature row as a frame (its
+        ``feature_version`` column says which version computed it): :meth:`equity_rows`."""
+        if not items:
+            return []
+        columns = list(self._settings.feature_set.columns)
+        versions = {str(row.get_column("feature_version")[0]) for _, row, _, _ in items}
+        if len(versions) != 1:
+            raise ContractError(
+                "LiveStrategy", "feature_version", sorted(versions), "must be one version"
+            )
+        rows = [
+            (candle, np.asarray(row.select(columns).row(0), dtype=np.float64), scorer, now)
+            for candle, row, scorer, now in items
+        ]
+        return self.equity_rows(rows, feature_version=versions.pop())
+
+    def equity_rows(
+        self,
+        items: Sequence[tuple[Candle, Floats, Scorer, datetime]],
+        *,
+        feature_version: str | None = None,
+    ) -> list[Candidate | None]:
+        """The equity decisions of many closed bars at once — one pass of the entry rule over
+        arrays, one model call and one SHAP call per scorer — with the same answer for each bar
+        as alone. ``items``: the closed candle, its feature row (``feature_set.columns`` order,
+        computed by ``feature_version``, default the settings' feature set's), the model to score
+        it with and the ``ts_init`` of its decision.
+
+        The entry is the batch rule itself (:func:`models.strategies.equity.equity_entry_levels`),
+        priced by the fill model and sized by :func:`models.backtest.size_lots` over the same
+        arrays as the backtest's; a bar the rule does not take, or that cannot be traded, is
+        None and is never scored.
+        """
         if not items:
             return []
         s = self._settings
-        features = pl.concat([row for _, row, _, _ in items])
-        candles = pl.DataFrame(
-            {
-                "instrument_token": [c.instrument_token for c, *_ in items],
-                "ts_event": [c.ts_event for c, *_ in items],
-                "close": [c.close for c, *_ in items],
-            },
-            schema={
-                "instrument_token": pl.Int64,
-                "ts_event": features.schema["ts_event"],
-                "close": pl.Float64,
-            },
+        version = feature_version or s.feature_set.version
+        rows = np.stack([row for _, row, _, _ in items])
+        candles = [candle for candle, *_ in items]
+        ts_us = np.array([(c.ts_event - _EPOCH) // _MICROSECOND for c in candles], dtype=np.int64)
+        close = np.array([c.close for c in candles], dtype=np.float64)
+        facts = [self._equity_fact(c.instrument_token) for c in candles]
+        equity = np.array([f is not None for f in facts])
+        tick = np.array([f[0] if f is not None else 1.0 for f in facts], dtype=np.float64)
+        lot = np.array([f[1] if f is not None else 1 for f in facts], dtype=np.int64)
+        levels = equity_entry_levels(
+            ts_us,
+            close,
+            rows[:, self._atr],
+            rows[:, self._macd_hist],
+            tick,
+            square_off_us(ts_us, s.calendar, derivatives=False),
+            s.equity,
         )
-        tokens = sorted({c.instrument_token for c, *_ in items})
-        entries = equity_intraday_entries(
-            features,
-            candles,
-            pl.concat([self._frame(t) for t in tokens]),
-            feature_set=s.feature_set,
-            params=s.equity,
-            calendar=s.calendar,
-        )
-        by_bar = {
-            (r["instrument_token"], r["ts_decision"]): r for r in entries.iter_rows(named=True)
-        }
-        entries_of = [
-            _equity_entry(by_bar.get((c.instrument_token, c.ts_event)), c) for c, *_ in items
-        ]
-        prices = [None if e is None else self._priced(e) for e in entries_of]
-        scores = iter(
-            self._scores(
-                [
-                    (row, scorer)
-                    for (_, row, scorer, _), price in zip(items, prices, strict=True)
-                    if price is not None
-                ]
+        long = levels.direction > 0
+        nan = np.full(len(items), np.nan)
+        fill, limit = s.fills.entry_prices(long, close, nan, nan, tick)
+        take_profit, stop_loss = levels.take_profit, levels.stop_loss
+        with np.errstate(invalid="ignore"):
+            levels_ok = np.where(
+                long,
+                (stop_loss < close) & (close < take_profit),
+                (take_profit < close) & (close < stop_loss),
             )
-        )
-        out: list[Candidate | None] = []
-        for (candle, row, scorer, now), entry, price in zip(items, entries_of, prices, strict=True):
-            if entry is None or price is None:
-                out.append(None)
-                continue
-            scored, explained = next(scores)
-            out.append(
-                self._decide(
-                    EQUITY_STRATEGY,
-                    candle.instrument_token,
-                    row,
-                    entry,
-                    candle.ts_event,
-                    scorer,
-                    now,
-                    priced=price,
-                    scored=scored,
-                    explained=explained,
-                )
+            filled = np.where(long, fill <= limit, fill >= limit)
+            lots = size_lots(
+                limit, stop_loss, lot, np.full(len(items), self._leverage), s.portfolio
+            )
+        # As in the backtest, the model is never asked about a trade that cannot be made:
+        # levels on the wrong side, a limit the fill would break, not one lot.
+        tradable_at = np.flatnonzero(equity & levels.taken & levels_ok & filled & (lots >= 1))
+        tradable = [int(n) for n in tradable_at]
+        scored = self._scores(rows, [items[n][2] for n in tradable], tradable_at, version)
+        out: list[Candidate | None] = [None] * len(items)
+        points: list[tuple[int, _Entry, ScoredPoint]] = []
+        for n in tradable:
+            candle, _, scorer, _ = items[n]
+            entry = _Entry(
+                token=candle.instrument_token,
+                direction=int(levels.direction[n]),
+                take_profit=float(take_profit[n]),
+                stop_loss=float(stop_loss[n]),
+                exit_deadline=_EPOCH + int(levels.exit_deadline_us[n]) * _MICROSECOND,
+                lot_size=int(lot[n]),
+                tick_size=float(tick[n]),
+                segment=ChargeSegment.INTRADAY,
+                reference=candle.close,
+                bid=float("nan"),
+                ask=float("nan"),
+            )
+            priced = (float(fill[n]), float(limit[n]), int(lots[n]))
+            point = self._point(
+                EQUITY_STRATEGY,
+                candle.instrument_token,
+                entry,
+                candle.ts_event,
+                scorer,
+                priced,
+                scored[n],
+            )
+            points.append((n, entry, point))
+        explained = self._explanations(rows, items, [n for n, _, p in points if p.passed], version)
+        for n, entry, point in points:
+            out[n] = (
+                self._proposal(point, entry, explained[n], items[n][3])
+                if point.passed
+                else Candidate(point, None)
             )
         return out
+
+    def _equity_fact(self, token: int) -> tuple[float, int] | None:
+        """(tick size, lot size) of an NSE equity (the batch rule's instruments filter), else
+        None."""
+        if token in self._equity_facts:
+            return self._equity_facts[token]
+        instrument = self._instruments.get(token)
+        fact = (
+            (float(instrument.tick_size), int(instrument.lot_size))
+            if instrument is not None
+            and instrument.instrument_type is InstrumentType.EQ
+            and instrument.segment == Exchange.NSE.value
+            else None
+        )
+        self._equity_facts[token] = fact
+        return fact
+
+    def _scores(
+        self, rows: Floats, scorers: Sequence[Scorer], at: npt.NDArray[np.intp], version: str
+    ) -> dict[int, tuple[float, float]]:
+        """(p_win, expected return) of the rows ``at`` (each with its scorer): one model call
+        per distinct scorer, on the rows in matrix form when the scorer takes them so."""
+        found: dict[int, tuple[float, float]] = {}
+        for scorer, indices in _by_scorer(scorers, at):
+            p_win, expected = _score(scorer, rows[indices], version, self._column_at)
+            for k, n in enumerate(indices):
+                found[int(n)] = (float(p_win[k]), float(expected[k]))
+        return found
+
+    def _explanations(
+        self,
+        rows: Floats,
+        items: Sequence[tuple[Candle, Floats, Scorer, datetime]],
+        at: Sequence[int],
+        version: str,
+    ) -> dict[int, Explained]:
+        """The top contributions of the rows ``at`` (the points that passed the filters): one
+        SHAP call per distinct scorer."""
+        s = self._settings
+        found: dict[int, Explained] = {}
+        indices_at = np.asarray(at, dtype=np.intp)
+        for scorer, indices in _by_scorer([items[n][2] for n in at], indices_at):
+            explained = _explain(
+                scorer,
+                rows[indices],
+                version,
+                s.feature_set.columns,
+                s.explain_top,
+                self._column_at,
+            )
+            for k, n in enumerate(indices):
+                found[int(n)] = explained[k]
+        return found
 
     def _priced(self, entry: _Entry) -> tuple[float, float, int] | None:
         """(expected fill, limit, lots) of the entry, or None when it cannot be traded — levels
@@ -260,30 +381,6 @@ class LiveStrategy:
         if not (levels_ok and filled and lots >= 1):
             return None
         return fill, limit, lots
-
-    def _scores(
-        self, rows: Sequence[tuple[pl.DataFrame, Scorer]]
-    ) -> list[tuple[tuple[float, float], tuple[FeatureContribution, ...]]]:
-        """Each row's (p_win, expected return) and explanation: one model call and one SHAP call
-        per distinct scorer."""
-        s = self._settings
-        found: list[tuple[tuple[float, float], tuple[FeatureContribution, ...]]] = [
-            ((0.0, 0.0), ())
-        ] * len(rows)
-        by_scorer: dict[int, list[int]] = {}
-        for n, (_, scorer) in enumerate(rows):
-            by_scorer.setdefault(id(scorer), []).append(n)
-        for indices in by_scorer.values():
-            scorer = rows[indices[0]][1]
-            features = pl.concat([rows[n][0] for n in indices])
-            scores = scorer.score(features)
-            explained = top_contributions_many(
-                scorer, features, s.feature_set.columns, s.explain_top
-            )
-            for k, n in enumerate(indices):
-                scored = (float(scores.p_win[k]), float(scores.expected_return[k]))
-                found[n] = (scored, explained[k])
-        return found
 
     def option(
         self,
@@ -351,18 +448,32 @@ class LiveStrategy:
         ts_event: datetime,
         scorer: Scorer,
         now: datetime,
-        priced: tuple[float, float, int] | None = None,
-        scored: tuple[float, float] | None = None,
-        explained: tuple[FeatureContribution, ...] | None = None,
     ) -> Candidate | None:
         s = self._settings
-        priced = priced or self._priced(entry)
+        priced = self._priced(entry)
         if priced is None:
             return None
+        scores = scorer.score(features)
+        scored = float(scores.p_win[0]), float(scores.expected_return[0])
+        point = self._point(strategy, decision_token, entry, ts_event, scorer, priced, scored)
+        if not point.passed:
+            return Candidate(point, None)
+        explanation = top_contributions(scorer, features, s.feature_set.columns, s.explain_top)
+        return self._proposal(point, entry, explanation, now)
+
+    def _point(
+        self,
+        strategy: StrategyId,
+        decision_token: int,
+        entry: _Entry,
+        ts_event: datetime,
+        scorer: Scorer,
+        priced: tuple[float, float, int],
+        scored: tuple[float, float],
+    ) -> ScoredPoint:
+        """The scored decision point of a priced entry (``passed``: it clears the filters)."""
+        s = self._settings
         fill, limit, lots = priced
-        if scored is None:
-            scores = scorer.score(features)
-            scored = float(scores.p_win[0]), float(scores.expected_return[0])
         p_win, expected_return = scored
         quantity = lots * entry.lot_size
         day = ts_event.astimezone(IST).date()
@@ -390,15 +501,7 @@ class LiveStrategy:
             model_version=scorer.model_version,
             feature_version=scorer.feature_version,
         )
-        point = replace(point, passed=point.passes(s))
-        if not point.passed:
-            return Candidate(point, None)
-        explanation = (
-            explained
-            if explained is not None
-            else top_contributions(scorer, features, s.feature_set.columns, s.explain_top)
-        )
-        return self._proposal(point, entry, explanation, now)
+        return replace(point, passed=point.passes(s))
 
     def _proposal(
         self,
@@ -468,29 +571,70 @@ class LiveStrategy:
         )
         return float(breakdown.total)
 
-    def _frame(self, token: int) -> pl.DataFrame:
-        frame = self._frames.get(token)
-        if frame is None:
-            instrument = self._instruments.get(token)
-            frame = instruments_to_frame([instrument] if instrument is not None else [])
-            self._frames[token] = frame
-        return frame
+
+def _by_scorer(
+    scorers: Sequence[Scorer], at: npt.NDArray[np.intp]
+) -> list[tuple[Scorer, npt.NDArray[np.intp]]]:
+    """The rows ``at`` grouped by their scorer (``scorers[k]`` scores ``at[k]``), in order."""
+    groups: dict[int, tuple[Scorer, list[int]]] = {}
+    for scorer, n in zip(scorers, at, strict=True):
+        groups.setdefault(id(scorer), (scorer, []))[1].append(int(n))
+    return [(scorer, np.asarray(ns, dtype=np.intp)) for scorer, ns in groups.values()]
 
 
-def _equity_entry(row: Mapping[str, Any] | None, candle: Candle) -> _Entry | None:
-    """The entry of an ``equity_intraday_entries`` row, priced from the candle's close."""
-    if row is None:
-        return None
-    return _Entry(
-        token=candle.instrument_token,
-        direction=int(row["direction"]),
-        take_profit=float(row["take_profit"]),
-        stop_loss=float(row["stop_loss"]),
-        exit_deadline=row["exit_deadline"],
-        lot_size=int(row["lot_size"]),
-        tick_size=float(row["tick_size"]),
-        segment=ChargeSegment(row["segment"]),
-        reference=candle.close,
-        bid=math.nan,
-        ask=math.nan,
+def _model_matrix(
+    scorer: MatrixScorer, rows: Floats, column_at: Mapping[str, int]
+) -> npt.NDArray[np.float32]:
+    """The rows as the scorer's model reads them: float32, its feature columns in its order."""
+    try:
+        order = [column_at[c] for c in scorer.feature_columns]
+    except KeyError as exc:
+        raise ContractError(
+            "LiveStrategy", "feature_columns", exc.args[0], "must be a column of the feature set"
+        ) from exc
+    picked = rows if order == list(range(rows.shape[1])) else rows[:, order]
+    return np.ascontiguousarray(picked, dtype=np.float32)
+
+
+def _rows_frame(rows: Floats, version: str, columns: Sequence[str]) -> pl.DataFrame:
+    """Rows as a feature frame (for a scorer that only scores frames)."""
+    return pl.from_numpy(rows, schema=list(columns), orient="row").with_columns(
+        pl.lit(version, dtype=pl.String).alias("feature_version")
     )
+
+
+def _score(
+    scorer: Scorer, rows: Floats, version: str, column_at: Mapping[str, int]
+) -> tuple[Floats, Floats]:
+    if isinstance(scorer, MatrixScorer):
+        return scorer.score_matrix(_model_matrix(scorer, rows, column_at), version)
+    scores = scorer.score(_rows_frame(rows, version, list(column_at)))
+    return (
+        np.asarray(scores.p_win, dtype=np.float64),
+        np.asarray(scores.expected_return, dtype=np.float64),
+    )
+
+
+def _explain(
+    scorer: Scorer,
+    rows: Floats,
+    version: str,
+    columns: tuple[str, ...],
+    count: int,
+    column_at: Mapping[str, int],
+) -> list[Explained]:
+    if isinstance(scorer, MatrixScorer):
+        shap = scorer.contributions_matrix(_model_matrix(scorer, rows, column_at), version)
+        if shap is None:
+            return [() for _ in range(rows.shape[0])]
+        shap_at = {c: n for n, c in enumerate(scorer.feature_columns)}
+        return [
+            ranked_contributions(
+                columns,
+                {c: float(shap[k, shap_at[c]]) for c in columns if c in shap_at},
+                {c: float(rows[k, column_at[c]]) for c in columns},
+                count,
+            )
+            for k in range(rows.shape[0])
+        ]
+    return top_contributions_many(scorer, _rows_frame(rows, version, columns), columns, count)

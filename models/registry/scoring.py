@@ -11,6 +11,8 @@ import importlib
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from data_contracts.errors import ContractError
@@ -19,6 +21,7 @@ from data_contracts.validation import non_empty
 
 __all__ = [
     "VERSION_COLUMN",
+    "MatrixModel",
     "RegistrableModel",
     "RegistryScorer",
     "class_path",
@@ -26,6 +29,9 @@ __all__ = [
 ]
 
 VERSION_COLUMN: Final = "feature_version"
+
+Floats = npt.NDArray[np.float64]
+Matrix = npt.NDArray[np.float32]
 
 
 @runtime_checkable
@@ -41,6 +47,20 @@ class RegistrableModel(Protocol):
     def save(self, directory: Path) -> None: ...
 
     def predict(self, features: pl.DataFrame) -> Scores: ...
+
+
+@runtime_checkable
+class MatrixModel(Protocol):
+    """A model that also scores and explains rows already in matrix form (float32, one column per
+    feature column, in order), as ``models.training.TrainedModel`` does: the streaming worker's
+    path, without a frame per bar."""
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]: ...
+
+    def predict_matrix(self, matrix: Matrix, feature_version: str) -> tuple[Floats, Floats]: ...
+
+    def contributions_matrix(self, matrix: Matrix, feature_version: str) -> Floats: ...
 
 
 class _Loadable(Protocol):
@@ -93,6 +113,7 @@ class RegistryScorer:
             )
         self._model = model
         self._model_version = non_empty("RegistryScorer", "model_version", model_version)
+        self._matrix_model = model if isinstance(model, MatrixModel) else None
 
     def __repr__(self) -> str:
         return (
@@ -113,7 +134,51 @@ class RegistryScorer:
         """The loaded model itself (for contributions, importance)."""
         return self._model
 
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        return self._model.feature_columns
+
     def score(self, features: pl.DataFrame) -> Scores:
+        self._check_frame(features)
+        return self._model.predict(features)
+
+    def score_matrix(self, matrix: Matrix, feature_version: str) -> tuple[Floats, Floats]:
+        """(p_win, expected return) of rows in matrix form: float32, one column per
+        :attr:`feature_columns` entry, computed by ``feature_version`` (refused unless it is the
+        model's). The same scores as :meth:`score` of a frame with the same values."""
+        self._check_version(feature_version)
+        model = self._matrix_model
+        if model is not None:
+            return model.predict_matrix(matrix, feature_version)
+        scores = self._model.predict(self._frame(matrix, feature_version))
+        return (
+            np.asarray(scores.p_win, dtype=np.float64),
+            np.asarray(scores.expected_return, dtype=np.float64),
+        )
+
+    def contributions_matrix(self, matrix: Matrix, feature_version: str) -> Floats | None:
+        """SHAP values of rows in matrix form (one column per feature, then ``bias``), or None
+        when the model cannot explain itself this way."""
+        self._check_version(feature_version)
+        model = self._matrix_model
+        return None if model is None else model.contributions_matrix(matrix, feature_version)
+
+    def _frame(self, matrix: Matrix, feature_version: str) -> pl.DataFrame:
+        columns = list(self._model.feature_columns)
+        return pl.from_numpy(np.asarray(matrix), schema=columns, orient="row").with_columns(
+            pl.lit(feature_version, dtype=pl.String).alias(VERSION_COLUMN)
+        )
+
+    def _check_version(self, feature_version: str) -> None:
+        if feature_version != self.feature_version:
+            raise ContractError(
+                "RegistryScorer",
+                VERSION_COLUMN,
+                feature_version,
+                f"must be {self.feature_version!r} (model version {self._model_version})",
+            )
+
+    def _check_frame(self, features: pl.DataFrame) -> None:
         owner = "RegistryScorer"
         if not isinstance(features, pl.DataFrame):
             raise ContractError(owner, "features", type(features).__name__, "must be a DataFrame")
@@ -134,4 +199,3 @@ class RegistryScorer:
                 versions.filter(wrong)[0],
                 f"must be {self.feature_version!r} (model version {self._model_version})",
             )
-        return self._model.predict(features)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from data_contracts.schemas import ist_date
 from models.features import FeatureSet
 
-__all__ = ["RSI_BANDS", "macd_rsi_signals", "trend_direction"]
+__all__ = ["RSI_BANDS", "macd_rsi_signals", "trend_direction", "trend_sign"]
 
 # (long lower, long upper, short lower, short upper) RSI bounds.
 RSI_BANDS: Final = (50.0, 70.0, 30.0, 50.0)
@@ -42,7 +44,21 @@ def macd_rsi_signals(features: pl.DataFrame, feature_set: FeatureSet) -> pl.Data
     )
 
 
+def trend_sign(macd_hist_rel: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
+    """The trend's side at each bar: +1 where the MACD histogram is at or above zero, -1 below
+    it — and -1 where it is missing (NaN), which no decision point has after the warm-up. The
+    one definition of the side: :func:`trend_direction` is this over a frame."""
+    return np.where(np.asarray(macd_hist_rel, dtype=np.float64) >= 0, 1, -1).astype(np.int8)
+
+
 def trend_direction() -> pl.Expr:
-    """The trend's side at a bar, as an Int8 ``direction``: +1 when the MACD histogram is at or
-    above zero, -1 below it (the side every strategy offers the model at a decision point)."""
-    return pl.when(pl.col("macd_hist_rel") >= 0).then(1).otherwise(-1).cast(pl.Int8)
+    """The trend's side at a bar, as an Int8 ``direction`` (:func:`trend_sign` of the
+    ``macd_hist_rel`` column; a null is missing): the side every strategy offers the model at a
+    decision point."""
+    return pl.col("macd_hist_rel").map_batches(
+        _trend_series, return_dtype=pl.Int8, is_elementwise=True
+    )
+
+
+def _trend_series(hist: pl.Series) -> pl.Series:
+    return pl.Series(hist.name, trend_sign(hist.cast(pl.Float64).to_numpy()), dtype=pl.Int8)

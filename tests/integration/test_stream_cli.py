@@ -32,6 +32,7 @@ def _env(world: World, database: Path, **extra: str) -> dict[str, str]:
         "KITEPILOT_STORAGE__MLFLOW_TRACKING_URI": config.storage.mlflow_tracking_uri,
         "KITEPILOT_STORAGE__MLFLOW_ARTIFACTS_DIR": str(config.storage.mlflow_artifacts_dir),
         "KITEPILOT_TRAINING__MODEL_NAME": config.training.model_name,
+        "KITEPILOT_STRATEGY__MIN_EXPECTED_NET_PROFIT": str(config.strategy.min_expected_net_profit),
         **extra,
     }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -82,12 +83,15 @@ def _model(version: str, feature_version: str = FEATURE_VERSION) -> RegisteredMo
 
 
 def _champion(registry: FakeRegistry, wall: FakeWall | None = None) -> ChampionScorer:
-    """A follower whose wall clock runs a minute a reading (live) unless ``wall`` is given."""
+    """A follower whose wall clock runs a minute a reading (live) unless ``wall`` is given; it
+    looks up inline, so the tests of the look-up rule see each look-up as it happens (the
+    background watcher follows the same rule: see the end of this file)."""
     return ChampionScorer(
         registry,
         feature_version=FEATURE_VERSION,
         recheck=RECHECK,
         monotonic=FakeWall(step=60.0) if wall is None else wall,
+        background=False,
     )
 
 
@@ -332,6 +336,7 @@ def test_champion_scorer_zero_wall_interval_looks_up_on_every_later_slot() -> No
         recheck=RECHECK,
         min_wall_interval=timedelta(0),
         monotonic=FakeWall(),
+        background=False,
     )
 
     for n in range(5):
@@ -402,6 +407,116 @@ def test_champion_scorer_naive_clock_raises() -> None:
 
     with pytest.raises(ContractError):
         champion.scorer(SLOT_START.replace(tzinfo=None))
+
+
+# --- in the background (the streaming worker's default) ---------------------------------------
+
+
+@dataclass
+class ThreadedRegistry(FakeRegistry):
+    """A registry that notes which thread looks up and loads; a load may wait for ``released``,
+    and a look-up raises while ``failing`` is set."""
+
+    threads: list[str] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)
+    failing: bool = False
+
+    def champion(self) -> RegisteredModel | None:
+        self.threads.append(threading.current_thread().name)
+        if self.failing:
+            raise OSError("registry unreachable")
+        return super().champion()
+
+    def load(self, model: RegisteredModel) -> FakeScorer:
+        self.threads.append(threading.current_thread().name)
+        if self.loaded:  # the first load (at start-up) never waits
+            self.released.wait(timeout=10)
+        return super().load(model)
+
+
+def _watched(registry: FakeRegistry) -> ChampionScorer:
+    return ChampionScorer(
+        registry, feature_version=FEATURE_VERSION, recheck=RECHECK, monotonic=FakeWall(step=60.0)
+    )
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_champion_in_background_loads_a_new_champion_off_the_callers_thread() -> None:
+    registry = ThreadedRegistry(_model("3"))
+    registry.released.set()
+    champion = _watched(registry)
+    champion.scorer(_slot(0))  # the first champion is loaded inline
+    registry.current = _model("4")
+
+    asked = champion.scorer(_slot(1))  # a later slot asks the watcher, and goes on with v3
+    _wait_for(lambda: registry.loaded == ["3", "4"])
+    same_slot = champion.scorer(_slot(1))
+    swapped = champion.scorer(_slot(2))
+
+    assert [s.model_version for s in (asked, same_slot, swapped) if s is not None] == [
+        "3",
+        "3",
+        "4",
+    ]
+    assert champion.swaps[-1] == ModelSwap(at=_slot(2), from_version="3", to_version="4")
+    caller = threading.current_thread().name
+    assert registry.threads[:2] == [caller, caller]  # start-up: inline
+    assert registry.threads[2:] == ["champion-watcher", "champion-watcher"]
+
+
+def test_champion_in_background_a_slow_load_never_holds_the_caller() -> None:
+    registry = ThreadedRegistry(_model("3"))
+    champion = _watched(registry)
+    champion.scorer(_slot(0))
+    registry.current = _model("4")
+
+    started = time.monotonic()
+    held = [champion.scorer(_slot(n)) for n in range(1, 6)]  # the watcher's load is stuck
+    spent = time.monotonic() - started
+    registry.released.set()
+    _wait_for(lambda: registry.loaded == ["3", "4"])
+    swapped = champion.scorer(_slot(6))
+
+    assert spent < 1.0
+    assert {s.model_version for s in held if s is not None} == {"3"}
+    assert swapped is not None
+    assert swapped.model_version == "4"
+
+
+def test_champion_in_background_a_failed_look_up_keeps_the_model_and_says_why() -> None:
+    registry = ThreadedRegistry(_model("3"))
+    champion = _watched(registry)
+    champion.scorer(_slot(0))
+    registry.failing = True
+
+    kept = champion.scorer(_slot(1))
+    _wait_for(lambda: bool(champion.problems))
+    later = champion.scorer(_slot(2))
+
+    assert [s.model_version for s in (kept, later) if s is not None] == ["3", "3"]
+    assert champion.problems == ["champion look-up failed: registry unreachable"]
+
+
+def test_champion_in_background_refuses_another_feature_version() -> None:
+    registry = ThreadedRegistry(_model("3"))
+    registry.released.set()
+    champion = _watched(registry)
+    champion.scorer(_slot(0))
+    registry.current = _model("4", feature_version="candles-other")
+
+    champion.scorer(_slot(1))
+    _wait_for(lambda: bool(champion.problems))
+    kept = champion.scorer(_slot(2))
+
+    assert kept is not None
+    assert kept.model_version == "3"
+    assert registry.loaded == ["3"]
+    assert "candles-other" in champion.problems[0]
 
 
 # --- top_contributions ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -12,7 +13,15 @@ from data_contracts.nse_calendar import NseCalendar
 from data_contracts.schemas import UTC_TIMESTAMP
 from data_contracts.timeutil import IST
 from models.features import CANDLE_FEATURES
-from models.strategies import EquityIntradayParams, equity_intraday_entries, macd_rsi_signals
+from models.strategies import (
+    EquityIntradayParams,
+    equity_intraday_entries,
+    macd_rsi_signals,
+    trend_direction,
+)
+from models.strategies.equity import equity_entry_levels
+from models.strategies.intraday import NO_SQUARE_OFF, square_off_us
+from models.strategies.rules import trend_sign
 
 DAY = dt.date(2026, 8, 18)  # a regular Tuesday session
 STOCK, INDEX = 738561, 256265
@@ -89,6 +98,64 @@ def test_entries_after_the_last_entry_time_are_not_decision_points():
     entries = _entries([_at(15, 1), _at(15, 10)], [0.1, 0.1])
 
     assert entries.is_empty()
+
+
+def test_entries_on_a_day_without_a_session_are_not_decision_points():
+    sunday = dt.datetime.combine(dt.date(2026, 8, 16), dt.time(10, 0), tzinfo=IST)
+
+    entries = _entries([sunday.astimezone(dt.UTC)], [0.1])
+
+    assert entries.is_empty()
+
+
+def _us(moment: dt.datetime) -> int:
+    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+def test_entry_levels_over_arrays_are_the_entries_of_the_frame_rule():
+    times = [_at(9, 16), _at(10, 0), _at(15, 0), _at(15, 1)]
+    hist = [0.0002, -0.0002, 0.1, 0.1]
+    entries = _entries(times, hist)
+    ts = np.array([_us(t) for t in times], dtype=np.int64)
+
+    levels = equity_entry_levels(
+        ts,
+        np.full(4, 1500.0),
+        np.full(4, 0.001),
+        np.array(hist),
+        np.full(4, 0.05),
+        square_off_us(ts, NseCalendar.default(), derivatives=False),
+        EquityIntradayParams(),
+    )
+
+    taken = np.flatnonzero(levels.taken)
+    assert taken.tolist() == [0, 1, 2]  # 15:01 is after the last entry time
+    assert levels.direction[taken].tolist() == entries["direction"].to_list()
+    assert levels.take_profit[taken].tolist() == entries["take_profit"].to_list()
+    assert levels.stop_loss[taken].tolist() == entries["stop_loss"].to_list()
+    assert levels.exit_deadline_us[taken].tolist() == [_us(t) for t in entries["exit_deadline"]]
+    assert levels.deadline_by_hold[taken].tolist() == [True, True, False]
+
+
+def test_square_off_of_a_day_without_mis_is_before_any_decision():
+    sunday = dt.datetime.combine(dt.date(2026, 8, 16), dt.time(10, 0), tzinfo=IST)
+
+    found = square_off_us(
+        np.array([_us(sunday), _us(_at(10, 0))]), NseCalendar.default(), derivatives=False
+    )
+
+    assert found[0] == NO_SQUARE_OFF
+    assert found[1] == _us(_at(15, 20))
+
+
+def test_trend_side_is_one_rule_for_arrays_and_frames_missing_values_short():
+    hist = [0.0, -0.0, 1e-300, -1e-300, float("nan"), None]
+    frame = pl.DataFrame({"macd_hist_rel": hist}, schema={"macd_hist_rel": pl.Float64})
+
+    from_frame = frame.select(trend_direction()).to_series().to_list()
+    from_arrays = trend_sign(np.array([np.nan if v is None else v for v in hist])).tolist()
+
+    assert from_frame == from_arrays == [1, 1, 1, -1, -1, -1]
 
 
 def test_entries_skip_instruments_that_are_not_nse_equities():

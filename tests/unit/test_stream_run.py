@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from data_contracts.config import KitepilotConfig
 from orchestration.settings import load_config
 from orchestration.stream_cli import recovery_dir
 from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec
-from streaming.run import is_interruption
+from streaming.run import is_interruption, short_gil_switch
 
 
 def _caused_by(cause: BaseException) -> BytewaxRuntimeError:
@@ -67,3 +68,13 @@ def test_recovery_dir_only_for_live_runs(
     assert (found is not None) is resumes
     if found is not None:
         assert found.is_relative_to(config.storage.var_dir / "recovery")
+
+
+def test_a_flow_runs_with_a_short_gil_switch_interval_and_restores_it() -> None:
+    before = sys.getswitchinterval()
+
+    with short_gil_switch(0.0007):
+        during = sys.getswitchinterval()
+
+    assert during == pytest.approx(min(before, 0.0007))
+    assert sys.getswitchinterval() == before
