@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench audit clean
+.PHONY: setup demo test lint bench chaos audit clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -34,6 +34,11 @@ lint: setup
 bench: setup
 	$(UV) sync --frozen --group bench --python $(PYTHON)
 	$(BIN)/python -m bench
+
+# The reliability suite at full size (crash-restart, broker faults, kill switch under load, fuzzing,
+# dirty data, security); figures in var/reliability/, method and results in docs/RELIABILITY.md.
+chaos: setup
+	$(BIN)/python -m tests.reliability
 
 # Known vulnerabilities in the locked dependencies (pip-audit); see .ci/audit.
 audit: setup
