@@ -4,6 +4,11 @@ beyond picking which view a tab needs and which button was pressed.
 
 Reading needs no token; every action passes the token from the browser's session store to
 ``OperatorActions``, which refuses without a valid one (the refusal is shown where the button was).
+
+Values arrive as the browser's JSON, and a crafted request can put anything where the page sends a
+string or its own message store: each callback takes its values through :func:`_text`,
+:func:`_token` and :func:`_card_messages` first, so a value of the wrong shape is no text, no
+token, no message — never an exception (an HTTP 500).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
 from dashboard import layout
 from dashboard.layout import IDS
-from dashboard.services import AuditFilter, DashboardServices
+from dashboard.services import INSTRUMENT_TOKEN_DIGITS, AuditFilter, DashboardServices
 from data_contracts.errors import ContractError
 from execution.console.actions import ActionResult
 from execution.console.words import ist
@@ -56,17 +61,17 @@ def register_callbacks(app: Dash, services: DashboardServices) -> None:  # noqa:
         prevent_initial_call=True,
     )
     def keep_token(value: str | None) -> str:
-        return value or ""
+        return _text(value)
 
     @app.callback(
         Output(IDS.AUTH_STATE, "children"),
         Output(IDS.AUTH_STATE, "className"),
         Input(IDS.AUTH_STORE, "data"),
     )
-    def show_token_state(token: str | None) -> tuple[str, str]:
-        if not token:
+    def show_token_state(stored: str | None) -> tuple[str, str]:
+        if not stored:
             return "read-only (no token)", "kp-token-state kp-muted"
-        if actions.authorised(token):
+        if actions.authorised(_token(stored)):
             return "token accepted", "kp-token-state kp-ok"
         return "token NOT valid — read-only", "kp-token-state kp-bad"
 
@@ -95,7 +100,9 @@ def register_callbacks(app: Dash, services: DashboardServices) -> None:  # noqa:
     ) -> tuple[Any, Any, Any]:
         if not clicks:
             return no_update, no_update, no_update
-        done = actions.kill(token, services.actor, (typed or "").strip(), reason or "dashboard")
+        done = actions.kill(
+            _token(token), services.actor, _text(typed).strip(), _kill_reason(reason)
+        )
         return _result(done), _kill_state(services), ""
 
     @app.callback(
@@ -110,7 +117,7 @@ def register_callbacks(app: Dash, services: DashboardServices) -> None:  # noqa:
     def rearm(clicks: int | None, typed: str | None, token: str | None) -> tuple[Any, Any, Any]:
         if not clicks:
             return no_update, no_update, no_update
-        done = actions.rearm(token, services.actor, (typed or "").strip())
+        done = actions.rearm(_token(token), services.actor, _text(typed).strip())
         return _result(done), _kill_state(services), ""
 
     # -- queue ---------------------------------------------------------------------------------
@@ -134,7 +141,7 @@ def register_callbacks(app: Dash, services: DashboardServices) -> None:  # noqa:
             cards = services.queue()
         except _READ_ERRORS as error:
             return [_error("queue", error)], None, {}
-        messages = messages or {}
+        messages = _card_messages(messages)
         ttl = {c.proposal_id: c.seconds_left for c in cards if not c.expired}
         # Re-render only when something a person reads changed, so a reason being typed survives.
         now_signature = repr(
@@ -176,12 +183,12 @@ def register_callbacks(app: Dash, services: DashboardServices) -> None:  # noqa:
         if pressed is None:
             return no_update
         kind, pid = pressed
-        reason = (_pattern_values(ctx.states_list[0]).get(pid) or "").strip()
+        reason = _pattern_values(ctx.states_list[0]).get(pid, "").strip()
         if kind == IDS.APPROVE:
-            done = actions.approve(token, pid, services.actor, reason)
+            done = actions.approve(_token(token), pid, services.actor, reason)
         else:
-            done = actions.reject(token, pid, services.actor, reason)
-        return {**(messages or {}), pid: {"ok": done.ok, "text": done.message}}
+            done = actions.reject(_token(token), pid, services.actor, reason)
+        return {**_card_messages(messages), pid: {"ok": done.ok, "text": done.message}}
 
     # -- positions and P&L ---------------------------------------------------------------------
 
@@ -223,10 +230,9 @@ def register_callbacks(app: Dash, services: DashboardServices) -> None:  # noqa:
             return no_update
         kind, key = pressed
         if kind == IDS.EXIT:
-            instrument, _, product = key.partition(":")
-            done = actions.exit_now(token, services.actor, int(instrument), product)
+            done = _exit_now(services, _token(token), key)
         else:
-            done = actions.cancel(token, services.actor, key)
+            done = actions.cancel(_token(token), services.actor, key)
         return _result(done)
 
     # -- status --------------------------------------------------------------------------------
@@ -256,7 +262,8 @@ def register_callbacks(app: Dash, services: DashboardServices) -> None:  # noqa:
         if not ctx.triggered or not ctx.triggered[0]["value"]:
             return no_update
         paused = ctx.triggered_id == IDS.PAUSE
-        return _result(actions.pause_proposals(token, services.actor, paused, "dashboard"))
+        done = actions.pause_proposals(_token(token), services.actor, paused, "dashboard")
+        return _result(done)
 
     # -- audit ---------------------------------------------------------------------------------
 
@@ -326,14 +333,64 @@ def _pressed() -> tuple[str, str] | None:
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return None
     trigger = ctx.triggered_id
-    if not isinstance(trigger, Mapping):
+    if not isinstance(trigger, Mapping) or "type" not in trigger or "id" not in trigger:
         return None
     return str(trigger["type"]), str(trigger["id"])
 
 
 def _pattern_values(states: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """``{id: value}`` from an ALL state list (the proposal id is the "id" key)."""
-    return {str(s["id"]["id"]): s.get("value") or "" for s in states}
+    """``{id: text}`` from an ALL state list (the proposal id is the "id" key)."""
+    values = {}
+    for state in states:
+        ident = state.get("id") if isinstance(state, Mapping) else None
+        if isinstance(ident, Mapping) and "id" in ident:
+            values[str(ident["id"])] = _text(state.get("value"))
+    return values
+
+
+def _text(value: object) -> str:
+    """A text field's value: the string the page sends, else "" (null, or a number, a list ...
+    that only a crafted request puts there)."""
+    return value if isinstance(value, str) else ""
+
+
+def _token(value: object) -> str | None:
+    """The action token from the browser's store, or None (refused as no token) for anything
+    but text — a lone surrogate (JSON ``"\\ud800"``) is not text either."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _kill_reason(value: object) -> str:
+    """The typed kill reason as the store can keep it: the kill switch is never refused for its
+    note, so a character UTF-8 cannot hold (a lone surrogate) becomes "?"."""
+    typed = _text(value).encode("utf-8", "replace").decode("utf-8")
+    return typed or "dashboard"
+
+
+def _card_messages(value: object) -> dict[str, Mapping[str, Any]]:
+    """The cards' messages the page keeps (``{proposal id: {"ok", "text"}}``, what ``decide``
+    wrote), keeping only entries of that shape."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(pid): message for pid, message in value.items() if isinstance(message, Mapping)}
+
+
+def _exit_now(services: DashboardServices, token: str | None, key: str) -> ActionResult:
+    """Exit now for the pressed row's ``"<instrument token>:<product>"``; a key of another shape
+    (only a crafted request sends one) is refused — after the token, like every action."""
+    actions = services.actions
+    instrument, _, product = key.partition(":")
+    if instrument.isascii() and instrument.isdigit() and len(instrument) <= INSTRUMENT_TOKEN_DIGITS:
+        return actions.exit_now(token, services.actor, int(instrument), product)
+    if not actions.authorised(token):
+        return actions.exit_now(token, services.actor, 0, product)  # the refusal, nothing read
+    return ActionResult(False, f"exit now: {key!r} is not <instrument token>:<product>")
 
 
 def _result(done: ActionResult) -> html.Div:

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from data_contracts.charges import ChargesModel
 from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.ports import Clock, RegisteredModel
-from data_contracts.timeutil import IST, to_ist
+from data_contracts.timeutil import IST, UTC, to_ist
 from data_contracts.trading import Proposal
 from execution.console.actions import OperatorActions
 from execution.kite.session import SessionStatus
@@ -36,7 +36,13 @@ if TYPE_CHECKING:  # the read models are imported when first used (see _console)
     from models.backtest.fills import FillModel
     from models.lake import Lake
 
-__all__ = ["AuditFilter", "DashboardServices", "Precheck", "ResearchSources"]
+__all__ = [
+    "INSTRUMENT_TOKEN_DIGITS",
+    "AuditFilter",
+    "DashboardServices",
+    "Precheck",
+    "ResearchSources",
+]
 
 Precheck = Callable[[Proposal], RiskVerdict]
 
@@ -67,28 +73,59 @@ class AuditFilter:
         until: str | None,
     ) -> AuditFilter:
         """The filters as typed: an instrument token (digits), times as ``YYYY-MM-DD HH:MM`` or
-        ``YYYY-MM-DD`` in IST (blank: open-ended). ContractError names the bad field."""
-        token = (instrument or "").strip()
-        if token and not token.isdigit():
-            raise ContractError("audit filter", "instrument", token, "must be a token (digits)")
+        ``YYYY-MM-DD`` in IST (blank: open-ended). ContractError names the bad field — also for
+        a value the page never sends (a number, a list), which only a crafted request holds."""
         return cls(
-            kinds=tuple(kinds or ()),
-            instrument_token=int(token) if token else None,
+            kinds=_kinds(kinds),
+            instrument_token=_instrument_token(instrument),
             since=_ist_time("from", since),
             until=_ist_time("until", until),
         )
 
 
-def _ist_time(field: str, text: str | None) -> datetime | None:
+# An instrument token is a u32: at most 10 decimal digits.
+INSTRUMENT_TOKEN_DIGITS: Final = 10
+
+
+def _kinds(chosen: object) -> tuple[str, ...]:
+    if chosen is None:
+        return ()
+    if not isinstance(chosen, list | tuple) or not all(isinstance(k, str) for k in chosen):
+        raise ContractError("audit filter", "kinds", chosen, "must be a list of entry kinds")
+    return tuple(chosen)
+
+
+def _instrument_token(typed: object) -> int | None:
+    rule = f"must be a token (digits, at most {INSTRUMENT_TOKEN_DIGITS})"
+    if typed is not None and not isinstance(typed, str):
+        raise ContractError("audit filter", "instrument", typed, rule)
+    token = (typed or "").strip()
+    if not token:
+        return None
+    # isdigit() alone accepts "²" (int() refuses it) and "٣" (int() reads it as 3).
+    if not (token.isascii() and token.isdigit() and len(token) <= INSTRUMENT_TOKEN_DIGITS):
+        raise ContractError("audit filter", "instrument", token, rule)
+    return int(token)
+
+
+def _ist_time(field: str, text: object) -> datetime | None:
+    rule = "must be YYYY-MM-DD [HH:MM] (IST)"
+    if text is not None and not isinstance(text, str):
+        raise ContractError("audit filter", field, text, rule)
     typed = (text or "").strip()
     if not typed:
         return None
     for form in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
         try:
-            return datetime.strptime(typed, form).replace(tzinfo=IST)
+            moment = datetime.strptime(typed, form).replace(tzinfo=IST)
         except ValueError:
             continue
-    raise ContractError("audit filter", field, typed, "must be YYYY-MM-DD [HH:MM] (IST)")
+        try:
+            moment.astimezone(UTC)  # what the audit log compares in
+        except OverflowError:  # the first hours of 0001-01-01 IST are before UTC's year 1
+            raise ContractError("audit filter", field, typed, "must be after 0001-01-01") from None
+        return moment
+    raise ContractError("audit filter", field, typed, rule)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -72,6 +74,7 @@ CSV_COLUMNS = (
 _E = TypeVar("_E", Exchange, InstrumentType)
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_NEWLINE = b"\n"
 _TOKEN_SHIFT = 256  # the low byte of a token is the segment id
 
 
@@ -290,7 +293,8 @@ def parse_instruments_csv(
     """
     text = _read_text(source)
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = tuple(reader.fieldnames or ())
+    with _csv_errors(reader):
+        header = tuple(reader.fieldnames or ())
     missing = [column for column in CSV_COLUMNS if column not in header]
     if missing:
         raise ContractError(
@@ -298,21 +302,50 @@ def parse_instruments_csv(
         )
     wanted = None if exchanges is None else {Exchange(e).value for e in exchanges}
     instruments: list[Instrument] = []
-    for row in reader:
-        # reader.line_num is the file line the row ended on (header = 1).
-        if wanted is not None and row["exchange"] not in wanted:
-            continue
-        instruments.append(_parse_row(row, f"line {reader.line_num}"))
+    with _csv_errors(reader):
+        for row in reader:
+            # reader.line_num is the file line the row ended on (header = 1).
+            if wanted is not None and row["exchange"] not in wanted:
+                continue
+            instruments.append(_parse_row(row, f"line {reader.line_num}"))
     return instruments
 
 
+@contextmanager
+def _csv_errors(reader: csv.DictReader[str]) -> Iterator[None]:
+    """A row the csv module cannot split (a cell beyond its field limit, say) as a ContractError
+    naming the line it stopped on."""
+    try:
+        yield
+    except csv.Error as error:
+        where = f"line {reader.reader.line_num}"
+        raise ContractError(
+            "InstrumentsCsv", "row", str(error), "must be valid CSV", where
+        ) from None
+
+
 def _read_text(source: str | bytes | Path) -> str:
+    """The CSV text of ``source``; a body that is not gzip or UTF-8 is a ContractError (a file
+    that cannot be read is the OSError of reading it)."""
     if isinstance(source, str):
         return source
     data = source.read_bytes() if isinstance(source, Path) else source
     if data[:2] == _GZIP_MAGIC:
-        data = gzip.decompress(data)
-    return data.decode("utf-8-sig")
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+            rule = "must be a complete gzip body (or plain CSV)"
+            raise ContractError("InstrumentsCsv", "source", str(error), rule) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        body = bytes(error.object)  # without a leading byte-order mark
+        offset = error.start + len(data) - len(body)
+        found = f"byte 0x{body[error.start]:02x} at offset {offset:,}"
+        where = f"line {body.count(_NEWLINE, 0, error.start) + 1}"
+        raise ContractError(
+            "InstrumentsCsv", "source", found, "must be UTF-8 text", where
+        ) from None
 
 
 def _parse_row(row: Mapping[str, str | None], where: str) -> Instrument:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Final
 
 from data_contracts.enums import (
     Direction,
@@ -42,9 +43,12 @@ from data_contracts.validation import (
     non_negative,
     positive,
     probability,
+    text,
 )
 
 __all__ = [
+    "DECIDED_BY_MAX_CHARS",
+    "DECISION_REASON_MAX_CHARS",
     "Decision",
     "ExitProposal",
     "FeatureContribution",
@@ -56,6 +60,11 @@ __all__ = [
     "Proposal",
     "Signal",
 ]
+
+# How long who decided and why may be: a person's name or the demo approver's label, and a note
+# typed on the dashboard or the command line (stored and shown with every decision).
+DECIDED_BY_MAX_CHARS: Final = 200
+DECISION_REASON_MAX_CHARS: Final = 2_000
 
 
 def _aware(obj: object, owner: str, name: str) -> None:
@@ -258,7 +267,8 @@ class Decision:
             "Decision",
             {"decision_id": DecisionId, "proposal_id": ProposalId, "verdict": Verdict},
         )
-        non_empty("Decision", "decided_by", self.decided_by)
+        text("Decision", "decided_by", self.decided_by, DECIDED_BY_MAX_CHARS, required=True)
+        text("Decision", "reason", self.reason, DECISION_REASON_MAX_CHARS)
         _aware(self, "Decision", "ts_event")
 
 

@@ -10,23 +10,31 @@ from data_contracts.errors import ContractError
 
 
 def finite(owner: str, field: str, value: float, subject: str | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """``value`` as a float; refused unless it is an int or float that a float holds finitely
+    (not a bool, NaN, an infinity, or an int beyond the float range such as ``10**400``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ContractError(owner, field, value, "must be a finite number", subject)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ContractError(owner, field, value, "must be a finite number", subject) from None
+    if not math.isfinite(number):
+        raise ContractError(owner, field, value, "must be a finite number", subject)
+    return number
 
 
 def positive(owner: str, field: str, value: float, subject: str | None = None) -> float:
-    finite(owner, field, value, subject)
-    if value <= 0:
+    number = finite(owner, field, value, subject)
+    if number <= 0:
         raise ContractError(owner, field, value, "must be > 0", subject)
-    return float(value)
+    return number
 
 
 def non_negative(owner: str, field: str, value: float, subject: str | None = None) -> float:
-    finite(owner, field, value, subject)
-    if value < 0:
+    number = finite(owner, field, value, subject)
+    if number < 0:
         raise ContractError(owner, field, value, "must be >= 0", subject)
-    return float(value)
+    return number
 
 
 def integer(
@@ -40,15 +48,45 @@ def integer(
 
 
 def probability(owner: str, field: str, value: float, subject: str | None = None) -> float:
-    finite(owner, field, value, subject)
-    if not 0.0 <= value <= 1.0:
+    number = finite(owner, field, value, subject)
+    if not 0.0 <= number <= 1.0:
         raise ContractError(owner, field, value, "must be within [0, 1]", subject)
-    return float(value)
+    return number
 
 
 def non_empty(owner: str, field: str, value: str, subject: str | None = None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ContractError(owner, field, value, "must be a non-empty string", subject)
+    return value
+
+
+def text(
+    owner: str,
+    field: str,
+    value: str,
+    max_chars: int,
+    *,
+    required: bool = False,
+    subject: str | None = None,
+) -> str:
+    """Free text a person typed (a name, a reason), as it can be stored and shown: a string
+    (non-blank when ``required``) of at most ``max_chars`` characters that is valid Unicode —
+    no lone surrogate such as the JSON escape ``"\\ud800"``, which UTF-8 (SQLite, files, the
+    wire) cannot hold."""
+    if not isinstance(value, str):
+        raise ContractError(owner, field, value, "must be a string", subject)
+    if required and not value.strip():
+        raise ContractError(owner, field, value, "must be a non-empty string", subject)
+    if len(value) > max_chars:
+        shown = f"{value[:40]}… ({len(value):,} characters)"
+        raise ContractError(
+            owner, field, shown, f"must be at most {max_chars:,} characters", subject
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        rule = f"must be valid Unicode text (a surrogate code point at character {error.start})"
+        raise ContractError(owner, field, value, rule, subject) from None
     return value
 
 

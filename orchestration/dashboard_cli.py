@@ -50,6 +50,7 @@ __all__ = ["BrokerLink", "build_services", "dashboard_token", "run_dashboard", "
 
 _log = logging.getLogger(__name__)
 _PRIVATE: Final = 0o600
+_PRIVATE_FOLDER: Final = 0o700
 _RETRY_SECONDS: Final = 30.0
 _CHAMPION_SECONDS: Final = 60.0
 # What building or asking the broker may raise when it is down or refuses us.
@@ -69,9 +70,11 @@ def dashboard_token(config: KitepilotConfig) -> tuple[str, Path | None]:
     if path.is_file():
         stored = path.read_text(encoding="utf-8").strip()
         if stored:
+            path.parent.chmod(_PRIVATE_FOLDER)  # also for a folder an older version made 0755
             path.chmod(_PRIVATE)
             return stored, path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=_PRIVATE_FOLDER, parents=True, exist_ok=True)
+    path.parent.chmod(_PRIVATE_FOLDER)  # the token's folder is no one else's to list
     token = secrets.token_urlsafe(24)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

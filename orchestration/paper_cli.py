@@ -34,6 +34,7 @@ __all__ = [
 
 CREDENTIALS_FILE: Final = Path("paper_exchange") / "credentials.json"
 _PRIVATE: Final = 0o600
+_PRIVATE_FOLDER: Final = 0o700
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,9 @@ def credentials(config: KitepilotConfig) -> tuple[Credentials, Path]:
         "api_secret": stored.get("api_secret") or secrets.token_urlsafe(24),
         "admin_token": stored.get("admin_token") or secrets.token_urlsafe(24),
     }
+    path.parent.mkdir(mode=_PRIVATE_FOLDER, parents=True, exist_ok=True)
+    path.parent.chmod(_PRIVATE_FOLDER)  # no one else's to list (nor a folder an older version made)
     if fresh != stored:
-        path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump(fresh, handle)

@@ -84,19 +84,22 @@ def resolve_config(
     user_file = _user_file(config_file, environ)
     if user_file is not None:
         user_values = _read_yaml(user_file)
-        _reject_secrets_in_file(user_values, user_file)
+        file_problems = _file_key_problems(user_values, user_file)
+        if file_problems:
+            raise ConfigError(file_problems)
         _merge(merged, sources, user_values, str(user_file))
 
+    problems: list[ConfigProblem] = []
     if dotenv_file is not None and dotenv_file.is_file():
         dotenv = {k: v for k, v in dotenv_values(dotenv_file).items() if v is not None}
-        _merge_variables(merged, sources, dotenv, f"{dotenv_file}")
-    _merge_variables(merged, sources, environ, "environment")
+        problems += _merge_variables(merged, sources, dotenv, f"{dotenv_file}")
+    problems += _merge_variables(merged, sources, environ, "environment")
 
     try:
         config = KitepilotConfig.model_validate(merged)
     except ValidationError as error:
-        raise ConfigError(_shape_problems(error), sources) from None
-    problems = cross_field_problems(config)
+        raise ConfigError(problems + _shape_problems(error), sources) from None
+    problems += cross_field_problems(config)
     if problems:
         raise ConfigError(problems, sources)
     return ResolvedConfig(config, sources)
@@ -116,9 +119,46 @@ def _user_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None
     return candidate
 
 
+class _TreeLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, refusing an alias inside the node it names (``a: &a {b:
+    *a}``): such a node contains itself, and settings are a tree. Anchors and aliases elsewhere
+    (a block of values reused) stay allowed."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: list[str] = []  # of the collections being composed, outermost first
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves it bare
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self._open_anchors:
+            mark = event.start_mark if isinstance(event.start_mark, yaml.Mark) else None
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"the alias *{event.anchor} refers to the node &{event.anchor} that contains it",
+                mark,
+            )
+        opens = isinstance(event, yaml.CollectionStartEvent) and event.anchor is not None
+        if opens:
+            self._open_anchors.append(event.anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if opens:
+                self._open_anchors.pop()
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as error:  # e.g. an integer of more than 4,300 digits, 2026-13-45
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read the value: {error}", node.start_mark
+            ) from None
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_TreeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         found = getattr(error, "problem", None) or type(error).__name__
@@ -132,19 +172,29 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _reject_secrets_in_file(values: Mapping[str, Any], path: Path, prefix: str = "") -> None:
-    """Secrets belong in .env or the environment; a YAML file gets committed or shared."""
+def _file_key_problems(
+    values: Mapping[Any, Any], path: Path, prefix: str = ""
+) -> list[ConfigProblem]:
+    """What a settings file must not hold: an empty setting name, and secrets — they belong in
+    .env or the environment; a YAML file gets committed or shared."""
+    problems = []
     for key, value in values.items():
+        if isinstance(key, str) and not key.strip():
+            # Never echo the value: it may be a secret under a name that was lost.
+            rule = f"is not a setting name: names must not be blank (in {path})"
+            problems.append(ConfigProblem(f"{prefix}{key!r}", rule, HIDDEN))
+            continue
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            _reject_secrets_in_file(value, path, f"{dotted}.")
+            problems += _file_key_problems(value, path, f"{dotted}.")
         elif value is not None and is_secret_key(dotted):
             variable = ENV_PREFIX + dotted.upper().replace(".", "__")
             rule = (
                 f"must not be written in a YAML file ({path}); set {variable} in .env or the "
                 "environment"
             )
-            raise ConfigError([ConfigProblem(dotted, rule, HIDDEN)])
+            problems.append(ConfigProblem(dotted, rule, HIDDEN))
+    return problems
 
 
 def _merge(
@@ -172,12 +222,19 @@ def _merge(
 
 def _merge_variables(
     target: dict[str, Any], sources: dict[str, str], variables: Mapping[str, str], source: str
-) -> None:
-    """Apply ``KITEPILOT_SECTION__KEY=value`` variables (``__`` separates nesting levels)."""
+) -> list[ConfigProblem]:
+    """Apply ``KITEPILOT_SECTION__KEY=value`` variables (``__`` separates nesting levels); the
+    problems are the names with an empty part (``KITEPILOT_``, ``KITEPILOT___RISK``,
+    ``KITEPILOT_RISK__``), which name no setting and are not applied."""
+    problems = []
     for name, raw in variables.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_VARIABLE:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
+            rule = f"must be {ENV_PREFIX}<SECTION>__<KEY> with no empty part (set in {source})"
+            problems.append(ConfigProblem(name, rule, HIDDEN))  # a secret, perhaps: not shown
+            continue
         node = target
         for part in path[:-1]:
             child = node.get(part)
@@ -187,6 +244,7 @@ def _merge_variables(
             node = child
         node[path[-1]] = None if raw == "" else raw
         sources[".".join(path)] = f"{source} ({name})"
+    return problems
 
 
 def _shape_problems(error: ValidationError) -> list[ConfigProblem]:

@@ -287,6 +287,8 @@ def _diagnose(quote: Quote, segment: int) -> ContractError:
 def _fits(value: object, scale: float, limit: int) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    if not math.isfinite(value):
+    try:
+        scaled = float(value) * scale  # inf for a finite price near the float maximum
+    except OverflowError:  # an int beyond the float range
         return False
-    return 0 <= round(value * scale) <= limit
+    return math.isfinite(scaled) and 0 <= round(scaled) <= limit

@@ -192,6 +192,74 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path: Path) -> None:
         _load(tmp_path, "risk:\n  - [unclosed\n")
 
 
+def test_yaml_alias_inside_its_own_anchor_is_refused_naming_the_file_and_line(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"kitepilot\.yaml must be valid YAML, was 'the alias \*loop refers to the node "
+        r"&loop that contains it at line 3'",
+    ):
+        _load(tmp_path, "risk:\n  limits: &loop\n    again: *loop\n")
+
+
+def test_yaml_alias_of_an_earlier_value_is_read_as_that_value(tmp_path: Path) -> None:
+    text = "strategy:\n  option_take_profit_pct: &pct 45\n  option_stop_loss_pct: *pct\n"
+
+    config = _load(tmp_path, text).config
+
+    assert (config.strategy.option_take_profit_pct, config.strategy.option_stop_loss_pct) == (
+        45,
+        45,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        ("capital: 1" + "0" * 5000, "Exceeds the limit (4300 digits) for integer string"),
+        ("capital: 2026-13-45", "month must be in 1..12"),
+    ],
+    ids=["5000-digit-integer", "impossible-date"],
+)
+def test_yaml_value_python_cannot_read_names_the_file_and_line(
+    tmp_path: Path, line: str, found: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, "risk:\n  daily_loss_limit: 800\n" + line + "\n")
+
+    (problem,) = caught.value.problems
+    assert problem.key.endswith("kitepilot.yaml")
+    assert problem.rule == "must be valid YAML"
+    assert str(problem.value).startswith(f"cannot read the value: {found}")
+    assert str(problem.value).endswith("at line 3")
+
+
+@pytest.mark.parametrize("name", ["KITEPILOT_", "KITEPILOT___RISK", "KITEPILOT_RISK__"])
+def test_variable_with_an_empty_name_part_is_refused_naming_the_variable(
+    tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, env={name: "s3cr3t-maybe", "KITEPILOT_RISK__PER_TRADE_RISK": "abc"})
+
+    message = str(caught.value)
+    assert [p.key for p in caught.value.problems] == [name, "risk.per_trade_risk"]
+    assert f"{name} must be KITEPILOT_<SECTION>__<KEY> with no empty part (set in environment)" in (
+        message
+    )
+    assert "s3cr3t-maybe" not in message
+
+
+def test_blank_setting_name_in_yaml_is_refused_without_echoing_its_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, '"": hunter2\nrisk:\n  " ": 1\n')
+
+    message = str(caught.value)
+    assert [p.key for p in caught.value.problems] == ["''", "risk.' '"]
+    assert "is not a setting name: names must not be blank" in message
+    assert "hunter2" not in message
+
+
 def test_config_is_frozen(tmp_path: Path) -> None:
     config = _load(tmp_path).config
 

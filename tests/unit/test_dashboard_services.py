@@ -4,6 +4,7 @@ token)."""
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from data_contracts.errors import ContractError
 from data_contracts.ids import ProposalId
 from data_contracts.timeutil import IST
 from execution.orders.executor import Executor
-from orchestration.dashboard_cli import build_services, dashboard_token
+from orchestration.dashboard_cli import build_services, dashboard_token, token_file
 from orchestration.settings import load_config
 from tests import factories
 
@@ -60,6 +61,40 @@ def test_audit_filter_parse_bad_input_names_the_field(token: str, since: str) ->
         AuditFilter.parse(["order"], token, since, "")
 
 
+@pytest.mark.parametrize(
+    ("typed", "field"),
+    [
+        ((None, "²", None, None), "instrument"),  # isdigit(), but int() refuses it
+        ((None, "٣", None, None), "instrument"),  # isdigit(), and int() reads 3
+        ((None, "1" * 5000, None, None), "instrument"),  # beyond int()'s 4,300 digits
+        ((None, "12345678901", None, None), "instrument"),  # more digits than a u32 holds
+        ((None, 408065, None, None), "instrument"),  # what only a crafted request sends ...
+        ((None, None, 20260818, None), "from"),
+        ((None, None, None, ["2026-08-18"]), "until"),
+        (("decision", None, None, None), "kinds"),
+        (([{"kind": "decision"}], None, None, None), "kinds"),
+        ((None, None, None, "0001-01-01"), "until"),  # before UTC's year 1
+    ],
+)
+def test_audit_filter_parse_value_of_another_shape_names_the_field(
+    typed: tuple[object, object, object, object], field: str
+) -> None:
+    with pytest.raises(ContractError) as raised:
+        AuditFilter.parse(*typed)  # type: ignore[arg-type]  # the wrong types are the test
+
+    assert (raised.value.owner, raised.value.field) == ("audit filter", field)
+
+
+def test_audit_filter_parse_ascii_digits_and_list_of_kinds_are_read() -> None:
+    parsed = AuditFilter.parse(["decision", "order"], " 4294967295 ", "0001-01-02", None)
+
+    assert parsed == AuditFilter(
+        kinds=("decision", "order"),
+        instrument_token=4294967295,
+        since=datetime(1, 1, 2, tzinfo=IST),
+    )
+
+
 def test_dashboard_token_unset_generated_once_kept_0600(tmp_path: Path) -> None:
     config = _config(tmp_path)
 
@@ -70,6 +105,23 @@ def test_dashboard_token_unset_generated_once_kept_0600(tmp_path: Path) -> None:
     assert (again, same) == (first, path)
     assert len(first) >= 24
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_dashboard_token_folder_is_0700_even_one_made_0755_before(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    folder = token_file(config).parent
+    previous = os.umask(0o022)
+    try:
+        _, path = dashboard_token(config)
+        made = stat.S_IMODE(folder.stat().st_mode)
+        folder.chmod(0o755)  # as versions before this one left it
+        dashboard_token(config)
+    finally:
+        os.umask(previous)
+
+    assert path is not None
+    assert path.parent == folder
+    assert (made, stat.S_IMODE(folder.stat().st_mode)) == (0o700, 0o700)
 
 
 def test_dashboard_token_configured_is_used_and_no_file_written(tmp_path: Path) -> None:

@@ -341,6 +341,54 @@ def test_parse_instruments_csv_header_only_gives_empty_list() -> None:
     assert parse_instruments_csv(HEADER + "\n") == []
 
 
+def test_parse_instruments_csv_bytes_not_utf8_raise_naming_byte_and_line() -> None:
+    body = f"\ufeff{HEADER}\n{GOOD_ROW}\n".encode() + b"\xff\xfe\n"
+
+    with pytest.raises(ContractError) as raised:
+        parse_instruments_csv(body)
+
+    assert str(raised.value) == (
+        f"InstrumentsCsv.source must be UTF-8 text, was 'byte 0xff at offset {len(body) - 3}' "
+        "(line 3)"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        gzip.compress(f"{HEADER}\n{GOOD_ROW}\n".encode())[:-8],  # cut short
+        gzip.compress(f"{HEADER}\n".encode())[:12],  # the header only
+        b"\x1f\x8b\x08\x00" + bytes(6) + b"not deflate data",
+    ],
+    ids=["truncated", "header-only", "corrupt"],
+)
+def test_parse_instruments_csv_broken_gzip_raises_naming_the_source(body: bytes) -> None:
+    with pytest.raises(ContractError, match=r"InstrumentsCsv\.source must be a complete gzip"):
+        parse_instruments_csv(body)
+
+
+def test_parse_instruments_csv_missing_file_is_the_os_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        parse_instruments_csv(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize("line", [2, 3])
+def test_parse_instruments_csv_cell_beyond_the_csv_field_limit_raises_naming_the_line(
+    line: int,
+) -> None:
+    rows = [GOOD_ROW, GOOD_OPTION]
+    rows[line - 2] = "1,2," + "X" * (csv.field_size_limit() + 1)
+    text = "\n".join([HEADER, *rows]) + "\n"
+
+    with pytest.raises(ContractError) as raised:
+        parse_instruments_csv(text)
+
+    assert str(raised.value) == (
+        "InstrumentsCsv.row must be valid CSV, was 'field larger than field limit "
+        f"({csv.field_size_limit()})' (line {line})"
+    )
+
+
 # --- the Instrument type directly --------------------------------------------------------------
 
 

@@ -293,6 +293,10 @@ def test_split_frame_malformed_raises(frame: bytes, message: str) -> None:
     [
         ({"last_price": -1.0}, "last_price"),
         ({"last_price": math.nan}, "last_price"),
+        ({"last_price": 1e307}, "last_price"),  # finite, but its paise overflow a float
+        ({"last_price": 10**400}, "last_price"),  # an int no float holds
+        ({"volume": 10**400}, "volume"),
+        ({"asks": (DepthLevel(1.7e308, 5, 1),)}, r"asks\[0\].price"),
         ({"close": math.inf}, "close"),
         ({"volume": 2**32}, "volume"),
         ({"bids": (DepthLevel(10.0, 5, 70_000),)}, r"bids\[0\].orders"),

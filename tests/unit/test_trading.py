@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from data_contracts.enums import OrderStatus, OrderType, Product, Side
 from data_contracts.errors import ContractError
 from data_contracts.ids import ClientTag, InstrumentToken, TradeId
-from data_contracts.trading import Position
+from data_contracts.trading import DECIDED_BY_MAX_CHARS, DECISION_REASON_MAX_CHARS, Position
 from tests import factories
 
 
@@ -120,6 +120,46 @@ class TestDecision:
     def test_decision_without_who_is_rejected(self) -> None:
         with pytest.raises(ContractError, match=r"Decision\.decided_by"):
             factories.decision(decided_by="")
+
+    @pytest.mark.parametrize(
+        ("changes", "message"),
+        [
+            (
+                {"reason": "late \ud800"},  # what JSON "\\ud800" from a browser decodes to
+                "Decision.reason must be valid Unicode text (a surrogate code point at "
+                "character 5), was 'late \\ud800'",
+            ),
+            (
+                {"decided_by": "\udcff"},  # a byte the command line could not decode
+                "Decision.decided_by must be valid Unicode text (a surrogate code point at "
+                "character 0), was '\\udcff'",
+            ),
+            (
+                {"reason": "x" * (DECISION_REASON_MAX_CHARS + 1)},
+                "Decision.reason must be at most 2,000 characters, was "
+                f"'{'x' * 40}… (2,001 characters)'",
+            ),
+            (
+                {"decided_by": "x" * (DECIDED_BY_MAX_CHARS + 1)},
+                "Decision.decided_by must be at most 200 characters",
+            ),
+            ({"reason": None}, "Decision.reason must be a string, was None"),
+        ],
+        ids=["surrogate-reason", "surrogate-user", "long-reason", "long-user", "no-reason"],
+    )
+    def test_decision_text_sqlite_cannot_hold_or_too_long_is_rejected_naming_it(
+        self, changes: dict[str, object], message: str
+    ) -> None:
+        with pytest.raises(ContractError) as caught:
+            factories.decision(**changes)
+
+        assert str(caught.value).startswith(message)
+
+    def test_decision_text_at_the_limits_is_kept(self) -> None:
+        reason = "ok ✓ " + "x" * (DECISION_REASON_MAX_CHARS - 5)
+        decision = factories.decision(decided_by="y" * DECIDED_BY_MAX_CHARS, reason=reason)
+
+        assert (len(decision.decided_by), decision.reason) == (DECIDED_BY_MAX_CHARS, reason)
 
 
 class TestOrderIntent:
