@@ -19,4 +19,15 @@ class ContractError(ValueError):
         self.rule = rule
         self.subject = subject
         where = f" ({subject})" if subject else ""
-        super().__init__(f"{owner}.{field} {rule}, was {value!r}{where}")
+        super().__init__(f"{owner}.{field} {rule}, was {_shown(value)}{where}")
+
+
+def _shown(value: object) -> str:
+    """``repr`` of the bad value; an integer too long for ``repr`` (Python refuses more than 4,300
+    digits) is described instead, so that reporting bad input can never fail itself."""
+    try:
+        return repr(value)
+    except ValueError:
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} that cannot be shown>"

@@ -18,7 +18,10 @@ def require_aware(owner: str, field: str, value: object) -> datetime:
         raise ContractError(owner, field, value, "must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ContractError(owner, field, value, "must be timezone-aware")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. the first hours of 0001-01-01 in IST: before datetime.min UTC
+        raise ContractError(owner, field, value, "must be representable in UTC") from None
 
 
 def to_ist(value: datetime) -> datetime:

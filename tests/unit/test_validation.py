@@ -88,3 +88,21 @@ def test_text_too_long_shows_its_start_and_length_not_all_of_it() -> None:
 @pytest.mark.parametrize("value", ["", "ok", "नमस्ते ✓ 🚀", "x" * 10])
 def test_text_any_unicode_within_the_limit_is_returned(value: str) -> None:
     assert validation.text("Owner", "field", value, 10) == value
+
+
+def test_a_contract_error_about_a_huge_integer_describes_it_instead_of_failing() -> None:
+    from data_contracts.errors import ContractError
+
+    error = ContractError("Owner", "field", 10**5000, "must be small")
+
+    assert "must be small, was <an integer of 16610 bits>" in str(error)
+
+
+def test_require_aware_a_time_before_the_first_utc_instant_is_a_contract_error() -> None:
+    from datetime import datetime
+
+    from data_contracts.errors import ContractError
+    from data_contracts.timeutil import IST, require_aware
+
+    with pytest.raises(ContractError, match="must be representable in UTC"):
+        require_aware("Owner", "ts", datetime(1, 1, 1, 2, 0, tzinfo=IST))
