@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from data_contracts.errors import ContractError
-from data_contracts.trading import Proposal
+from data_contracts.trading import DECISION_REASON_MAX_CHARS, Proposal
 from execution.orders.desk import DecisionDesk
 
 __all__ = ["DEMO_APPROVER", "DemoApprover", "DemoDecision"]
@@ -86,7 +86,8 @@ class DemoApprover:
         except ContractError as refused:
             if not approve or "kill switch" not in refused.rule:
                 return self._outcome(proposal, approve, recorded=False, reason=refused.rule)
-            reason = f"approval refused: {refused.rule}"
+            # The rule may quote a long kill-switch note: keep within a decision's reason limit.
+            reason = f"approval refused: {refused.rule}"[:DECISION_REASON_MAX_CHARS]
             try:
                 desk.reject(pid, self.decided_by, reason)
             except ContractError as again:
