@@ -46,6 +46,10 @@ def engage(executor: Executor, actor: str, reason: str) -> KillReport:
     open position — ours, and any the broker reports — with protected LIMIT orders."""
     ctx = executor.context
     now = ctx.clock.now()
+    # A kill is never refused for its note: text a store cannot keep (a lone surrogate from a
+    # terminal's undecodable bytes) is replaced, not rejected.
+    reason = reason.encode("utf-8", "replace").decode("utf-8")
+    actor = actor.encode("utf-8", "replace").decode("utf-8")
     if not ctx.oms.kill_switch().engaged:
         ctx.oms.record_kill_switch(True, now, actor, reason)
     ctx.record(
