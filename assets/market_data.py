@@ -2,13 +2,21 @@
 
 Each asset is partitioned by NSE trading day, asks the configured ``MarketDataResource`` for its
 days and writes them to the lake. A backfill of many days runs as one run (single-run backfill
-policy), so the candle checks see the whole range at once.
+policy), so the candle checks see the whole range at once; the first day is judged against the
+previous session's last close in the lake, so a one-day run still sees an overnight split.
+
+``candles_1m`` checks its days before it writes them, and writes each day's verdict first: what
+failed blocking checks take out of use (``candles_1m_quarantine``, one partition per day, empty when
+clean). The bars themselves are stored as they came (flagged, for people to inspect), and every
+reader that builds on earlier days (``features``, the next run's previous close) leaves the
+quarantined ones out.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the context annotations at runtime.
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -29,7 +37,7 @@ from dagster import (
 )
 
 from assets.partitions import partition_day
-from assets.resources import LakeResource, MarketDataResource, QualityResource
+from assets.resources import DayCandles, LakeResource, MarketDataResource, QualityResource
 from data_contracts.instruments import instruments_to_frame
 from data_contracts.nse_calendar import NseCalendar
 from models.data_quality import (
@@ -37,13 +45,21 @@ from models.data_quality import (
     STATISTICAL_CHECKS,
     STRUCTURAL_CHECKS,
     CheckResult,
+    QualityThresholds,
+    empty_quarantine,
+    last_closes,
+    quarantine_for_day,
+    quarantine_table,
     validate_candles,
 )
+from models.lake import Lake
 
 __all__ = [
     "CANDLES_TABLE",
+    "CANDLE_QUALITY",
     "OPTION_CHAIN_ASSET",
     "OPTION_CHAIN_TABLE",
+    "QUARANTINE_TABLE",
     "REJECTED_TABLE",
     "market_data_assets",
 ]
@@ -56,6 +72,12 @@ GROUP = "market_data"
 INSTRUMENTS_TABLE = "instruments"
 CANDLES_TABLE = "candles_1m"
 REJECTED_TABLE = "candles_1m_rejected"
+QUARANTINE_TABLE = quarantine_table(CANDLES_TABLE)
+# The limits the candle checks hold the data to; which checks block comes from here too.
+CANDLE_QUALITY = QualityThresholds()
+BLOCKING_CHECKS = frozenset({*STRUCTURAL_CHECKS, *CANDLE_QUALITY.blocking})
+# Stored days searched back for each instrument's previous close (a missing session or two).
+PREVIOUS_CLOSE_DAYS = 5
 OPTION_CHAIN_TABLE = "option_chain"
 # The asset that writes the OPTION_CHAIN_TABLE partitions.
 OPTION_CHAIN_ASSET = "option_chain_snapshots"
@@ -105,12 +127,13 @@ def market_data_assets(
         retry_policy=SOURCE_RETRY,
         deps=[instruments],
         check_specs=[
-            AssetCheckSpec(name, asset=CANDLES_TABLE, blocking=name in STRUCTURAL_CHECKS)
+            AssetCheckSpec(name, asset=CANDLES_TABLE, blocking=name in BLOCKING_CHECKS)
             for name in check_names
         ],
         description=(
             "1-minute candles of every instrument in the universe (ts_event = bar close, UTC). "
-            "Rows a source rejects are kept in candles_1m_rejected with a reason."
+            "Rows a source rejects are kept in candles_1m_rejected with a reason; what failed "
+            "blocking checks is listed in candles_1m_quarantine and never used downstream."
         ),
     )
     def candles_1m(
@@ -121,31 +144,33 @@ def market_data_assets(
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         store = lake.lake()
         days = _days(context)
-        frames: list[pl.DataFrame] = []
-        rejected: list[pl.DataFrame] = []
-        notes: list[str] = []
-        for day in days:
-            loaded = market_data.day_candles(day)
-            store.write(CANDLES_TABLE, day, loaded.candles)
-            if loaded.rejected.height:
-                store.write(REJECTED_TABLE, day, loaded.rejected)
-                rejected.append(loaded.rejected)
-            frames.append(loaded.candles)
-            notes.extend(loaded.notes)
+        # Nothing is written before the checks have run: a day is stored with its verdict.
+        loaded = {day: _sorted(market_data.day_candles(day)) for day in days}
+        rejected = [d.rejected for d in loaded.values() if d.rejected.height]
         # Days are loaded one by one; the checks see the range in (instrument, time) order.
         candles = (
-            pl.concat(frames).sort("instrument_token", "ts_event") if frames else pl.DataFrame()
+            pl.concat([d.candles for d in loaded.values()]).sort("instrument_token", "ts_event")
+            if loaded
+            else pl.DataFrame()
         )
         report = validate_candles(
             candles,
             interval=ONE_MINUTE,
             calendar=calendar,
+            thresholds=CANDLE_QUALITY,
             source=CANDLES_TABLE,
             expected_range=(days[0], days[-1]),
             docs_dir=quality.docs_dir(CANDLES_TABLE, days[0], days[-1]),
             rejected=pl.concat(rejected, how="diagonal_relaxed") if rejected else None,
-            import_warnings=notes,
+            import_warnings=[note for d in loaded.values() for note in d.notes],
+            previous_closes=_previous_closes(store, days[0], candles),
         )
+        for day, day_candles in loaded.items():
+            # The verdict before the bars: no reader ever sees a day's bars without it.
+            store.write(QUARANTINE_TABLE, day, quarantine_for_day(report.quarantine, day))
+            store.write(CANDLES_TABLE, day, day_candles.candles)
+            if day_candles.rejected.height:
+                store.write(REJECTED_TABLE, day, day_candles.rejected)
         docs = report.data_docs_path
         yield MaterializeResult(
             metadata={
@@ -154,6 +179,7 @@ def market_data_assets(
                 "days": len(days),
                 "rejected_rows": sum(r.height for r in rejected),
                 "quality_passed": report.passed,
+                "quarantined": MetadataValue.json(report.quarantined),
                 "data_docs": MetadataValue.path(str(docs)) if docs else None,
             }
         )
@@ -184,6 +210,32 @@ def market_data_assets(
         return MaterializeResult(metadata={"rows": rows, "expiries": sorted(expiries)})
 
     return [instruments, candles_1m, option_chain_snapshots]
+
+
+def _sorted(day: DayCandles) -> DayCandles:
+    """The day's candles in (instrument, time) order, as they are stored."""
+    return replace(day, candles=day.candles.sort("instrument_token", "ts_event"))
+
+
+def _previous_closes(store: Lake, first: date, candles: pl.DataFrame) -> pl.DataFrame:
+    """Each instrument's last usable close before ``first`` (quarantined bars left out), from the
+    newest stored day back, so the first day's overnight move is judged too."""
+    wanted = set(candles["instrument_token"].unique()) if "instrument_token" in candles else set()
+    found: list[pl.DataFrame] = []
+    if not wanted:
+        return pl.DataFrame()
+    for day in reversed([d for d in store.days(CANDLES_TABLE) if d < first][-PREVIOUS_CLOSE_DAYS:]):
+        stored = store.read(CANDLES_TABLE, day)
+        if stored is None or not {"instrument_token", "ts_event", "close"} <= set(stored.columns):
+            continue
+        verdict = store.read(QUARANTINE_TABLE, day)
+        held = empty_quarantine() if verdict is None else verdict
+        closes = last_closes(stored, held).filter(pl.col("instrument_token").is_in(list(wanted)))
+        found.append(closes)
+        wanted -= set(closes["instrument_token"])
+        if not wanted:
+            break
+    return pl.concat(found) if found else pl.DataFrame()
 
 
 def _check_result(result: CheckResult, docs_link: str | None) -> AssetCheckResult:

@@ -6,11 +6,15 @@ aggregate tables (one row per instrument and session, one row per instrument), n
 The statistics, per instrument on its bars sorted by ``ts_event``:
 
 * **returns**: ``r = ln(close / previous close)``; *overnight* when the previous bar is on an
-  earlier IST date (intraday intervals only), else *intraday*. Each kind has its own robust scale
-  ``sigma = 1.4826 * median(|r|)`` over the trailing ``jump_window`` returns of that kind (the MAD
-  about zero; the current return is excluded), floored at ``jump_sigma_floor``. A return beyond
-  ``jump_sigma`` sigmas is a jump; an overnight one whose price ratio is near a split or bonus
-  ratio is *split-like*.
+  earlier IST date (intraday intervals only), else *intraday*. An instrument's first bar takes its
+  previous close from ``previous_closes`` (the last close before the frame, e.g. the previous
+  session's from the lake) when given, so a one-day frame still has its overnight return. Each kind
+  has its own robust scale ``sigma = 1.4826 * median(|r|)`` over the trailing ``jump_window``
+  returns of that kind (the MAD about zero; the current return is excluded), floored at
+  ``jump_sigma_floor``. A return beyond ``jump_sigma`` sigmas is a jump. An overnight (or daily)
+  return whose price ratio is within ``split_tolerance`` of a split or bonus ratio is *split-like*
+  whatever its sigma: the smallest such move is -33 % or +50 %, and no trailing history is needed
+  to call it (a daily run has one overnight return).
 * **volume**: on in-session bars with volume > 0, ``v = ln(1 + volume)`` against its trailing
   median and MAD (``volume_window`` bars, at least ``jump_min_periods``); ``z > volume_sigma`` is a
   spike.
@@ -27,13 +31,14 @@ from typing import Final
 import polars as pl
 
 from data_contracts.enums import SegmentId
+from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.schemas import UTC_TIMESTAMP, ist_date
 from models.data_quality.checks import PRICE_COLUMNS, keyed_frame
 from models.data_quality.sessions import SessionGrid, annotate_positions, build_grid
 from models.data_quality.thresholds import QualityThresholds
 
-__all__ = ["SPLIT_RATIOS", "Aggregates", "build_aggregates"]
+__all__ = ["PREVIOUS_CLOSE_COLUMNS", "SPLIT_RATIOS", "Aggregates", "build_aggregates"]
 
 _MAD_TO_SIGMA: Final = 1.4826
 _ONE_DAY: Final = dt.timedelta(days=1)
@@ -48,6 +53,9 @@ SPLIT_RATIOS: Final = tuple(
 )
 """Price ratios a split, bonus or consolidation produces (1:2, 1:3, 1:4, 1:5, 1:10, 2:3, 2:5 and
 their inverses)."""
+
+PREVIOUS_CLOSE_COLUMNS: Final = ("instrument_token", "ts_event", "close")
+"""The columns of ``previous_closes``: each instrument's last bar before the frame."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +86,12 @@ def build_aggregates(
     thresholds: QualityThresholds,
     symbols: Mapping[int, str] | None = None,
     expected_range: tuple[dt.date, dt.date] | None = None,
+    previous_closes: pl.DataFrame | None = None,
 ) -> Aggregates:
     """Flags and aggregates for ``frame``; ``expected_range`` (IST dates, inclusive) is the span
-    every instrument should cover (default: each instrument's own first to last bar)."""
+    every instrument should cover (default: each instrument's own first to last bar).
+    ``previous_closes`` (:data:`PREVIOUS_CLOSE_COLUMNS`) gives an instrument's first bar the close
+    it is judged against; a previous close not before that bar is ignored."""
     keyed = keyed_frame(frame, symbols)
     usable = keyed.frame if keyed.problem is None else _no_keys()
     bars = _working_bars(usable)
@@ -88,7 +99,8 @@ def build_aggregates(
     first, last = _span(bars, expected_range)
     grid = build_grid(calendar, first - _ONE_DAY, last + _ONE_DAY, interval)
     placed = annotate_positions(bars, grid).sort("instrument_token", "ts_event")
-    flagged = _stale_runs(_volume_flags(_return_flags(placed, interval, thresholds), thresholds))
+    returns = _return_flags(placed, interval, thresholds, _previous(previous_closes))
+    flagged = _stale_runs(_volume_flags(returns, thresholds))
     flagged = flagged.with_columns(_off_tick(thresholds.price_tick).alias("off_tick"))
     instruments = _instruments(flagged, grid, thresholds)
     no_volume = instruments.filter(pl.col("no_volume")).select("instrument_token")
@@ -160,25 +172,68 @@ def _span(bars: pl.DataFrame, expected: tuple[dt.date, dt.date] | None) -> tuple
 # -- per-bar flags --------------------------------------------------------------------------------
 
 
+def _previous(previous_closes: pl.DataFrame | None) -> pl.DataFrame:
+    """The usable previous closes: one per instrument (its latest), finite and positive."""
+    schema = pl.Schema(
+        {"instrument_token": pl.Int64(), "prior_ts": UTC_TIMESTAMP, "prior_close": pl.Float64()}
+    )
+    if previous_closes is None or previous_closes.height == 0:
+        return pl.DataFrame(schema=schema)
+    missing = [c for c in PREVIOUS_CLOSE_COLUMNS if c not in previous_closes.columns]
+    if missing:
+        raise ContractError(
+            "build_aggregates",
+            "previous_closes",
+            previous_closes.columns,
+            f"must have the columns {', '.join(PREVIOUS_CLOSE_COLUMNS)}",
+        )
+    return (
+        previous_closes.select(
+            pl.col("instrument_token").cast(pl.Int64),
+            pl.col("ts_event").dt.convert_time_zone("UTC").cast(UTC_TIMESTAMP).alias("prior_ts"),
+            pl.col("close").cast(pl.Float64).alias("prior_close"),
+        )
+        .filter(pl.col("prior_close").is_finite() & (pl.col("prior_close") > 0))
+        .sort("instrument_token", "prior_ts")
+        .unique("instrument_token", keep="last", maintain_order=True)
+    )
+
+
 def _return_flags(
-    bars: pl.DataFrame, interval: dt.timedelta, limits: QualityThresholds
+    bars: pl.DataFrame, interval: dt.timedelta, limits: QualityThresholds, prior: pl.DataFrame
 ) -> pl.DataFrame:
     """Returns between consecutive in-session bars (bars outside the hours are the blocking
-    check's business and would only pollute the scale), judged against their trailing scale."""
+    check's business and would only pollute the scale), judged against their trailing scale; an
+    instrument's first bar against its ``prior`` close, if one is known."""
     token = _INSTRUMENT
-    new_day = (pl.col("date") != pl.col("date").shift().over(token)).fill_null(value=False)
+    usable = pl.col("close").is_finite().fill_null(value=False) & (pl.col("close") > 0)
+    in_session = (
+        bars.filter((pl.col("position") == "in_session") & usable)
+        .select("row", token, "ts_event", "date", "close")
+        .with_columns(
+            pl.col("close").shift().over(token).alias("previous_close"),
+            pl.col("date").shift().over(token).alias("previous_date"),
+        )
+        .join(prior, on=token, how="left", maintain_order="left")
+    )
+    first = pl.col("previous_close").is_null() & (pl.col("prior_ts") < pl.col("ts_event"))
+    prior_date = pl.col("prior_ts").dt.convert_time_zone("Asia/Kolkata").dt.date()
+    in_session = in_session.with_columns(
+        pl.when(first)
+        .then(pl.col("prior_close"))
+        .otherwise(pl.col("previous_close"))
+        .alias("previous_close"),
+        pl.when(first).then(prior_date).otherwise(pl.col("previous_date")).alias("previous_date"),
+    )
+    new_day = (pl.col("date") != pl.col("previous_date")).fill_null(value=False)
     kind = (
         pl.when(new_day).then(pl.lit("overnight")).otherwise(pl.lit("intraday"))
         if interval < _ONE_DAY
         else pl.lit("daily")
     )
-    usable = pl.col("close").is_finite().fill_null(value=False) & (pl.col("close") > 0)
-    in_session = bars.filter((pl.col("position") == "in_session") & usable).select(
-        "row", token, "date", "close"
+    with_returns = in_session.with_columns(kind.alias("return_kind")).with_columns(
+        (pl.col("close") / pl.col("previous_close")).log().alias("log_return")
     )
-    with_returns = in_session.with_columns(
-        pl.col("close").shift().over(token).alias("previous_close"), kind.alias("return_kind")
-    ).with_columns((pl.col("close") / pl.col("previous_close")).log().alias("log_return"))
     scale = (
         pl.col("log_return")
         .abs()
@@ -199,7 +254,9 @@ def _return_flags(
     near_split = pl.any_horizontal(
         [((ratio - r).abs() <= limits.split_tolerance * r) for r in SPLIT_RATIOS]
     ).fill_null(value=False)
-    split_like = jump & near_split & (pl.col("return_kind") != "intraday")
+    # A move within a few % of 2:3 ... 1:10 is -33 % or worse (+50 % or more): large by itself, so
+    # a split needs no trailing sigma (one overnight return is all a daily run has).
+    split_like = near_split & (pl.col("return_kind") != "intraday")
     judged = judged.select(
         "row",
         "previous_close",

@@ -27,10 +27,12 @@ from models.data_quality.thresholds import STRUCTURAL_CHECKS, QualityThresholds
 
 __all__ = [
     "KeyedFrame",
+    "StructuralFindings",
     "dates_text",
     "keyed_frame",
     "rejection_check",
     "structural_checks",
+    "structural_findings",
     "symbol_expr",
 ]
 
@@ -110,6 +112,20 @@ def keyed_frame(frame: pl.DataFrame, symbols: Mapping[int, str] | None) -> Keyed
     return KeyedFrame(keyed, None)
 
 
+@dataclass(frozen=True, slots=True)
+class StructuralFindings:
+    """The structural checks' results and the input rows each one failed on.
+
+    ``failing``: ``row`` (position in the input, null when the failure is about the whole frame,
+    e.g. a missing column) and ``check``, one row per (row, check). ``ordered`` names no row: the
+    order of rows is not a property of any bar.
+    """
+
+    results: tuple[CheckResult, ...]
+    failing: pl.DataFrame
+    keyed: KeyedFrame
+
+
 def structural_checks(
     frame: pl.DataFrame,
     *,
@@ -119,11 +135,47 @@ def structural_checks(
     thresholds: QualityThresholds | None = None,
 ) -> tuple[CheckResult, ...]:
     """The blocking checks, one :class:`CheckResult` per name in ``STRUCTURAL_CHECKS``."""
+    return structural_findings(
+        frame, interval=interval, calendar=calendar, symbols=symbols, thresholds=thresholds
+    ).results
+
+
+def structural_findings(
+    frame: pl.DataFrame,
+    *,
+    interval: dt.timedelta,
+    calendar: NseCalendar,
+    symbols: Mapping[int, str] | None = None,
+    thresholds: QualityThresholds | None = None,
+) -> StructuralFindings:
+    """:func:`structural_checks` plus the rows each check failed on (see
+    :class:`StructuralFindings`)."""
     limits = thresholds or QualityThresholds()
     keyed = keyed_frame(frame, symbols)
-    results = {**_pandera_checks(frame, keyed, limits), **_order_check(keyed, limits)}
-    results.update(_hours_check(keyed, interval, calendar, limits))
-    return tuple(results[name] for name in STRUCTURAL_CHECKS)
+    results, rows = _pandera_checks(frame, keyed, limits)
+    results.update(_order_check(keyed, limits))
+    hours, outside = _hours_check(keyed, interval, calendar, limits)
+    results.update(hours)
+    rows["within_session_hours"] = outside
+    failing = [
+        pl.DataFrame({"row": found, "check": name}, schema=_FAILING_SCHEMA)
+        for name, found in rows.items()
+    ]
+    return StructuralFindings(
+        results=tuple(results[name] for name in STRUCTURAL_CHECKS),
+        failing=pl.concat([pl.DataFrame(schema=_FAILING_SCHEMA), *failing]).unique(
+            maintain_order=True
+        ),
+        keyed=keyed,
+    )
+
+
+_FAILING_SCHEMA: Final = {"row": pl.UInt32, "check": pl.String}
+
+
+def _frame_wide() -> list[int | None]:
+    """A failing "row" that stands for the whole frame."""
+    return [None]
 
 
 # -- pandera --------------------------------------------------------------------------------------
@@ -131,7 +183,7 @@ def structural_checks(
 
 def _pandera_checks(
     frame: pl.DataFrame, keyed: KeyedFrame, limits: QualityThresholds
-) -> dict[str, CheckResult]:
+) -> tuple[dict[str, CheckResult], dict[str, list[int | None]]]:
     try:
         CandleFrame.validate(frame, lazy=True)
         failures = pl.DataFrame(
@@ -151,16 +203,28 @@ def _pandera_checks(
         )
     named = failures.with_columns(_check_name().alias("name"))
     results: dict[str, CheckResult] = {}
+    rows: dict[str, list[int | None]] = {}
     for name in _PANDERA_CHECKS:
         found = named.filter(pl.col("name") == name)
         if name == "columns_and_types":
             results[name] = _column_result(name, found)
+            rows[name] = _frame_wide() if found.height else []
         else:
             results[name] = _row_result(name, found, keyed, limits)
+            rows[name] = _failing_rows(found)
     duplicates = results["unique_instrument_ts"]
     if not duplicates.passed and keyed.problem is None:
         results["unique_instrument_ts"] = _with_conflicts(duplicates, keyed.frame)
-    return results
+    return results, rows
+
+
+def _failing_rows(found: pl.DataFrame) -> list[int | None]:
+    """The input rows a row check failed on; a failure pandera gives no row for (a check of the
+    whole frame) stands for the whole frame."""
+    rows: list[int | None] = sorted(found.select(pl.col("index").drop_nulls().unique()).to_series())
+    if found.height and found.select(pl.col("index").is_null().any()).item():
+        rows.append(None)
+    return rows
 
 
 def _with_conflicts(result: CheckResult, keyed: pl.DataFrame) -> CheckResult:
@@ -252,13 +316,14 @@ def _order_check(keyed: KeyedFrame, limits: QualityThresholds) -> dict[str, Chec
 
 def _hours_check(
     keyed: KeyedFrame, interval: dt.timedelta, calendar: NseCalendar, limits: QualityThresholds
-) -> dict[str, CheckResult]:
+) -> tuple[dict[str, CheckResult], list[int | None]]:
+    """The check, and the rows outside the hours (the whole frame when it cannot be read)."""
     name = "within_session_hours"
     if keyed.problem is not None:
-        return {name: _not_evaluated(name, keyed.problem)}
+        return {name: _not_evaluated(name, keyed.problem)}, _frame_wide()
     bars = keyed.frame.select("row", "symbol", "instrument_token", "ts_event")
     if bars.height == 0:
-        return {name: _result(name, {"bars_outside": 0}, 0, "bars", ())}
+        return {name: _result(name, {"bars_outside": 0}, 0, "bars", ())}, []
     dates = bars.select(ist_date().min().alias("first"), ist_date().max().alias("last")).row(0)
     grid = build_grid(calendar, dates[0], dates[1], interval)
     placed = annotate_positions(bars, grid)
@@ -270,9 +335,8 @@ def _hours_check(
         days = outside.select(pl.col("date").unique().sort()).to_series()
         observed["dates"] = dates_text(days)
     sample = outside.sort("row").select("row", "symbol", "ts_event", "position")
-    return {
-        name: _result(name, observed, outside.height, "bars", json_rows(sample, limits.sample_rows))
-    }
+    result = _result(name, observed, outside.height, "bars", json_rows(sample, limits.sample_rows))
+    return {name: result}, list(outside["row"])
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -21,9 +21,11 @@ from typing import Final
 import polars as pl
 
 from data_contracts.errors import ContractError
+from data_contracts.schemas import UTC_TIMESTAMP
 from data_contracts.timeutil import IST
 
 __all__ = [
+    "QUARANTINE_SCHEMA",
     "CheckResult",
     "JsonScalar",
     "QualityReport",
@@ -35,6 +37,22 @@ __all__ = [
 JsonScalar = str | int | float | bool | None
 
 _SAMPLE_LINES: Final = 3
+
+QUARANTINE_SCHEMA: Final = pl.Schema(
+    {
+        "date": pl.Date(),
+        "instrument_token": pl.Int64(),
+        "ts_event": UTC_TIMESTAMP,
+        "check": pl.String(),
+    }
+)
+"""The quarantine's columns (see :mod:`models.data_quality.quarantine`): ``date`` is the IST date
+(null: every date of the frame), ``instrument_token`` null = every instrument, ``ts_event`` null =
+the whole session, ``check`` the failed check that put it there."""
+
+
+def _no_quarantine() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
 class Severity(StrEnum):
@@ -98,7 +116,12 @@ class CheckResult:
 
 @dataclass(frozen=True, slots=True)
 class QualityReport:
-    """Every check run over one candle frame, plus the Data Docs index when one was built."""
+    """Every check run over one candle frame, plus the Data Docs index when one was built.
+
+    ``quarantine`` holds what the failed blocking checks take out of use (bars, sessions, or the
+    whole frame; columns ``date, instrument_token, ts_event, check``, see
+    :mod:`models.data_quality.quarantine`): empty when the report passed.
+    """
 
     source: str
     results: tuple[CheckResult, ...]
@@ -107,6 +130,7 @@ class QualityReport:
     interval: dt.timedelta
     data_docs_path: Path | None = None
     notes: tuple[str, ...] = field(default=())
+    quarantine: pl.DataFrame = field(default_factory=_no_quarantine, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [r.name for r in self.results]
@@ -147,6 +171,24 @@ class QualityReport:
         docs = str(self.data_docs_path) if self.data_docs_path is not None else None
         return {**self.result(name).metadata(), "data_docs": docs, "source": self.source}
 
+    @property
+    def quarantined(self) -> dict[str, int]:
+        """How much the quarantine holds: ``bars``, ``sessions`` (instrument-days) and ``days``
+        (whole days, every instrument; -1 when it is the whole frame)."""
+        q = self.quarantine
+        if q.height == 0:
+            return {"bars": 0, "sessions": 0, "days": 0}
+        token, ts = pl.col("instrument_token").is_not_null(), pl.col("ts_event").is_not_null()
+        bars = q.filter(token & ts).select("instrument_token", "ts_event").unique().height
+        sessions = q.filter(token & ts.not_()).select("instrument_token", "date").unique().height
+        days = q.filter(token.not_())
+        whole = days.select(pl.col("date").is_null().any()).item()
+        return {
+            "bars": bars,
+            "sessions": sessions,
+            "days": -1 if whole else days.select("date").unique().height,
+        }
+
     def metadata(self) -> dict[str, object]:
         """A JSON-ready summary of the whole report (counts, failures, Data Docs path)."""
         return {
@@ -157,6 +199,7 @@ class QualityReport:
             "passed": self.passed,
             "blocking_failures": [r.name for r in self.blocking_failures],
             "warnings": [r.name for r in self.warnings],
+            "quarantined": self.quarantined,
             "data_docs": str(self.data_docs_path) if self.data_docs_path is not None else None,
             "notes": list(self.notes),
         }
@@ -173,6 +216,13 @@ def format_report(report: QualityReport) -> str:
     if report.data_docs_path is not None:
         lines.append(f"Data Docs: {report.data_docs_path}")
     lines.extend(f"note: {note}" for note in report.notes)
+    held = report.quarantined
+    if any(held.values()):
+        days = "the whole frame" if held["days"] < 0 else f"{held['days']} whole days"
+        lines.append(
+            f"quarantined (never used downstream): {held['bars']:,} bars, "
+            f"{held['sessions']:,} instrument sessions, {days}"
+        )
     for result in sorted(report.failed, key=lambda r: (not r.blocking, r.name)):
         tag = "BLOCK" if result.blocking else "WARN"
         lines.append(

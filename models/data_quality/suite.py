@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         ExpectColumnValuesToBeBetween,
     )
 
-__all__ = ["GxOutcome", "run_suite", "statistical_checks"]
+__all__ = ["GxOutcome", "failing_keys", "run_suite", "statistical_checks"]
 
 Table = Literal["sessions", "instruments"]
 
@@ -400,10 +400,11 @@ _SPECS: Final = (
         "sessions",
         "split_like_jumps",
         "bars",
-        "overnight jumps whose price ratio matches a split, bonus or consolidation "
-        "(unadjusted corporate action)",
+        "overnight (or daily) moves whose price ratio matches a split, bonus or consolidation "
+        "(an unadjusted corporate action), the first bar judged against the previous close "
+        "given",
         _zero,
-        lambda t: {"sigma": t.jump_sigma, "ratio_tolerance": t.split_tolerance},
+        lambda t: {"ratio_tolerance": t.split_tolerance},
         _split_like,
     ),
     _Spec(
@@ -462,6 +463,18 @@ _SPECS: Final = (
         _timezone_shift,
     ),
 )
+
+
+def failing_keys(agg: Aggregates, name: str, thresholds: QualityThresholds) -> pl.DataFrame:
+    """The rows of the aggregate table the check ``name`` holds beyond its limit (the rows GX
+    counts as unexpected): ``instrument_token, date`` for a session check, ``instrument_token``
+    for an instrument check."""
+    spec = next(s for s in _SPECS if s.name == name)
+    if spec.table == "sessions":
+        table, keys = agg.sessions, ["instrument_token", "date"]
+    else:
+        table, keys = agg.instruments, ["instrument_token"]
+    return table.filter(pl.col(spec.column) > spec.limit(thresholds)).select(keys)
 
 
 # -- running ----------------------------------------------------------------------------------

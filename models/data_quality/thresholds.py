@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from data_contracts.errors import ContractError
 from data_contracts.validation import integer, positive, probability
 
-__all__ = ["IMPORT_CHECKS", "STATISTICAL_CHECKS", "STRUCTURAL_CHECKS", "QualityThresholds"]
+__all__ = [
+    "DEFAULT_BLOCKING",
+    "IMPORT_CHECKS",
+    "STATISTICAL_CHECKS",
+    "STRUCTURAL_CHECKS",
+    "QualityThresholds",
+]
 
 IMPORT_CHECKS = ("import_rejections",)
 """Checks of what an importer dropped before the frame existed (warn unless made blocking)."""
@@ -44,13 +50,22 @@ STATISTICAL_CHECKS = (
 )
 """Checks run as a great-expectations suite over per-session and per-instrument aggregates."""
 
+DEFAULT_BLOCKING = frozenset({"split_like_jumps", "timezone_shift"})
+"""Statistical checks that block by default, because what they find is wrong data rather than an
+unusual market: an unadjusted split (every price before or after it is on another scale) and
+timestamps shifted by a fixed offset (every bar of the instrument is somewhere else). Every other
+statistical check warns: gaps, stale runs, jumps and volume spikes happen in real markets."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QualityThresholds:
     """Limits for the statistical checks; every field has a default, override what you need.
 
-    ``blocking`` names statistical (or import) checks that should block downstream work like a
-    structural failure does (by default they only warn).
+    ``blocking`` names the statistical (or import) checks that block downstream work like a
+    structural failure does; by default :data:`DEFAULT_BLOCKING` (``split_like_jumps`` and
+    ``timezone_shift``), every other one only warns. It replaces the default: escalate with
+    ``DEFAULT_BLOCKING | {"price_jumps"}``, or pass ``frozenset()`` to make every statistical check
+    warn.
     """
 
     max_truncated_slots_per_session: int = 0
@@ -74,8 +89,9 @@ class QualityThresholds:
     """The robust sigma never drops below this (log-return units), so a flat stretch cannot make
     an ordinary tick look like a jump."""
     split_tolerance: float = 0.02
-    """An overnight price ratio within this relative distance of a split or bonus ratio (1:2, 1:5,
-    2:3, ...) is named a split-like jump."""
+    """An overnight (or daily) price ratio within this relative distance of a split or bonus ratio
+    (1:2, 1:5, 2:3, ...) is named a split-like jump, however few returns came before it: the
+    smallest such move is -33 % (2:3) or +50 % (3:2), large by itself."""
     max_zero_volume_bars_per_session: int = 0
     """Zero-volume bars allowed per session (for instruments that report volume at all)."""
     volume_sigma: float = 6.0
@@ -95,7 +111,7 @@ class QualityThresholds:
     least this share on the session grid."""
     sample_rows: int = 5
     """Sample rows kept per check."""
-    blocking: frozenset[str] = field(default_factory=frozenset)
+    blocking: frozenset[str] = DEFAULT_BLOCKING
 
     def __post_init__(self) -> None:
         owner = "QualityThresholds"

@@ -16,7 +16,8 @@ from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import require_aware
 from models.data_quality.aggregates import build_aggregates
-from models.data_quality.checks import rejection_check, structural_checks
+from models.data_quality.checks import rejection_check, structural_findings
+from models.data_quality.quarantine import build_quarantine
 from models.data_quality.report import QualityReport
 from models.data_quality.suite import statistical_checks
 from models.data_quality.thresholds import QualityThresholds
@@ -37,6 +38,7 @@ def validate_candles(
     run_time: dt.datetime | None = None,
     rejected: pl.DataFrame | None = None,
     import_warnings: Sequence[str] = (),
+    previous_closes: pl.DataFrame | None = None,
 ) -> QualityReport:
     """Every check over ``frame`` (CandleFrame columns; it may break the contract, that is what
     is reported).
@@ -48,7 +50,12 @@ def validate_candles(
     labels the validation run in Data Docs (default: the last bar's close; never the wall clock).
     ``rejected`` (rows an importer dropped, with a ``reason`` column) feeds the
     ``import_rejections`` check, and ``import_warnings`` (facts the importer found about a file)
-    are kept as the report's notes.
+    are kept as the report's notes. ``previous_closes`` (``instrument_token, ts_event, close``:
+    each instrument's last bar before the frame, e.g. the previous session's from the lake) lets
+    the first bar's overnight move be judged, so a one-day frame can report a split.
+
+    The report's ``quarantine`` lists what the failed blocking checks take out of use (see
+    :mod:`models.data_quality.quarantine`).
     """
     if not isinstance(interval, dt.timedelta) or interval <= dt.timedelta(0):
         raise ContractError(
@@ -57,7 +64,7 @@ def validate_candles(
     if run_time is not None:
         run_time = require_aware("validate_candles", "run_time", run_time)
     limits = thresholds or QualityThresholds()
-    structural = structural_checks(
+    structural = structural_findings(
         frame, interval=interval, calendar=calendar, symbols=symbols, thresholds=limits
     )
     aggregates = build_aggregates(
@@ -67,9 +74,14 @@ def validate_candles(
         thresholds=limits,
         symbols=symbols,
         expected_range=expected_range,
+        previous_closes=previous_closes,
     )
     statistical, index = statistical_checks(
         aggregates, limits, docs_dir=docs_dir, name=source, run_time=run_time
+    )
+    failed_blocking = [r.name for r in statistical if not r.passed and r.blocking]
+    quarantine = build_quarantine(
+        structural.keyed, structural.failing, aggregates, failed_blocking, limits
     )
     notes = list(import_warnings)
     if aggregates.excluded_rows:
@@ -80,12 +92,13 @@ def validate_candles(
     instruments = aggregates.bars.select(pl.col("instrument_token").n_unique()).item()
     return QualityReport(
         source=source,
-        results=(*structural, rejection_check(rejected, limits), *statistical),
+        results=(*structural.results, rejection_check(rejected, limits), *statistical),
         rows=frame.height,
         instruments=int(instruments),
         interval=interval,
         data_docs_path=index,
         notes=tuple(notes),
+        quarantine=quarantine,
     )
 
 

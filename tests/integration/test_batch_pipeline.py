@@ -273,3 +273,146 @@ def test_kite_source_has_no_option_chain_for_a_past_day() -> None:
 
     assert chain.height == 0
     assert "strike" in chain.columns
+
+
+# -- what a failed day leaves behind (docs/data-quality.md, "Quarantine") -----------------------
+
+SPLIT_DAY = date(2026, 7, 15)
+
+
+def _halved(frame: pl.DataFrame, token: int) -> pl.DataFrame:
+    """``token``'s prices halved and kept on the 0.05 grid: an unadjusted 1:2 split."""
+    prices = ("open", "high", "low", "close")
+    return frame.with_columns(
+        pl.when(pl.col("instrument_token") == token)
+        .then((pl.col(c) / 2 / 0.05).round() * 0.05)
+        .otherwise(pl.col(c))
+        .round(2)
+        .alias(c)
+        for c in prices
+    )
+
+
+class _SplitSource(SimulatorMarketData):
+    """The simulator with one stock's prices halved from SPLIT_DAY on (nobody adjusted them)."""
+
+    token: int
+
+    def day_candles(self, day: date) -> DayCandles:
+        good = super().day_candles(day).candles
+        return DayCandles(_halved(good, self.token) if day >= SPLIT_DAY else good)
+
+
+class _StrayPrintsSource(SimulatorMarketData):
+    """The simulator plus one bar per instrument at 15:45 IST on ``bad_day`` only."""
+
+    bad_day: str
+
+    def day_candles(self, day: date) -> DayCandles:
+        good = super().day_candles(day).candles
+        if day.isoformat() != self.bad_day:
+            return DayCandles(good)
+        last = good.group_by("instrument_token").agg(pl.all().last())
+        stray = last.with_columns(pl.col("ts_event") + timedelta(minutes=15)).select(good.columns)
+        return DayCandles(pl.concat([good, stray]).sort("instrument_token", "ts_event"))
+
+
+def _run_days(defs: Definitions, first: date, last: date):
+    return _run(defs, first.isoformat(), last.isoformat())
+
+
+def _failed_checks(result) -> set[str]:
+    return {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+
+
+def _day_features(lake: Lake, day: date) -> pl.DataFrame:
+    frame = lake.read("features", day)
+    assert frame is not None, day
+    return frame.sort("instrument_token", "ts_event")
+
+
+def test_daily_run_reports_an_overnight_split_against_the_lake_and_restarts_features(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path)
+    plain = market_data_resource(config)
+    assert isinstance(plain, SimulatorMarketData)
+    stock = int(CandleFrame.validate(plain.day_candles(SPLIT_DAY).candles)["instrument_token"][-1])
+    source = _SplitSource(**plain.model_dump(), token=stock)
+    defs = build_definitions(config, source)
+    lake = Lake(tmp_path / "lake")
+    before, after = date(2026, 7, 14), date(2026, 7, 16)
+
+    runs = [_run_days(defs, day, day) for day in (before, SPLIT_DAY, after)]
+
+    assert [r.success for r in runs] == [True, False, True]
+    assert _failed_checks(runs[1]) == {"split_like_jumps"}  # one day, judged against the lake
+    assert lake.read("features", SPLIT_DAY) is None
+    held = lake.read("candles_1m_quarantine", SPLIT_DAY)
+    assert held is not None
+    assert held.select("instrument_token", "ts_event", "check").rows() == [
+        (stock, None, "split_like_jumps")
+    ]
+    assert _height(lake.read("candles_1m_quarantine", after)) == 0  # judged, nothing held
+    # The next day is judged against the new price level, and the stock's features start again
+    # after the split: 375 bars are fewer than the warm-up, so none on that day.
+    features = _day_features(lake, after)
+    per_instrument = dict(features.group_by("instrument_token").len().iter_rows())
+    assert stock not in per_instrument
+    assert set(per_instrument.values()) == {375}
+
+
+def test_bars_of_a_failed_day_never_feed_a_later_days_features(
+    tmp_path: Path, materialized
+) -> None:
+    clean_root, _, _ = materialized
+    config = _config(tmp_path)
+    plain = market_data_resource(config)
+    bad_day, next_day = date(2026, 7, 15), date(2026, 7, 16)
+    source = _StrayPrintsSource(**plain.model_dump(), bad_day=bad_day.isoformat())
+    defs = build_definitions(config, source)
+    lake = Lake(tmp_path / "lake")
+
+    failed = _run_days(defs, date(2026, 7, 13), bad_day)
+    later = _run_days(defs, next_day, next_day)
+
+    assert not failed.success
+    assert "within_session_hours" in _failed_checks(failed)
+    held = lake.read("candles_1m_quarantine", bad_day)
+    assert held is not None
+    assert set(held["check"]) == {"within_session_hours"}
+    stored = lake.read("candles_1m", bad_day)
+    assert stored is not None  # stored as it came, flagged by the quarantine
+    assert held.height == stored["instrument_token"].n_unique()  # one stray bar per instrument
+    assert later.success
+    assert _failed_checks(later) == set()
+    # Built over the bad day's good bars only: exactly the features of the clean lake.
+    assert _day_features(lake, next_day).equals(_day_features(Lake(clean_root / "lake"), next_day))
+
+
+def test_stored_day_without_a_verdict_is_checked_before_features_use_it(
+    tmp_path: Path, materialized
+) -> None:
+    clean_root, _, _ = materialized
+    config = _config(tmp_path)
+    plain = market_data_resource(config)
+    assert isinstance(plain, SimulatorMarketData)
+    unchecked, next_day = date(2026, 7, 15), date(2026, 7, 16)
+    stray = _StrayPrintsSource(**plain.model_dump(), bad_day=unchecked.isoformat())
+    defs = build_definitions(config)
+    lake = Lake(tmp_path / "lake")
+    assert _run_days(defs, date(2026, 7, 13), date(2026, 7, 14)).success
+    # Written by another tool (or an older version): candles with stray prints and no verdict.
+    lake.write("candles_1m", unchecked, stray.day_candles(unchecked).candles)
+
+    later = _run_days(defs, next_day, next_day)
+
+    assert later.success
+    metadata = next(
+        m.metadata
+        for m in later.asset_materializations_for_node("features")
+        if m.asset_key.to_user_string() == "features"
+    )
+    assert metadata["days_checked_now"].value == [unchecked.isoformat()]
+    assert lake.read("candles_1m_quarantine", unchecked) is None  # features do not write it
+    assert _day_features(lake, next_day).equals(_day_features(Lake(clean_root / "lake"), next_day))
