@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 from data_contracts.enums import Product
 from data_contracts.ids import InstrumentToken
@@ -27,29 +27,55 @@ def book_positions(
     adjustments: Sequence[PositionAdjustment] = (),
     symbols: Mapping[int, str] | None = None,
 ) -> dict[PositionKey, Position]:
-    """Every (instrument, product) position the fills and adjustments make, flat ones included."""
+    """Every (instrument, product) position the fills and adjustments make, flat ones included.
+
+    Fills and adjustments are applied in time order (at one instant, fills first: reconciliation
+    records an adjustment after the fills it has seen). An adjustment changes the quantity only;
+    a position it leaves open is priced at its own average price, else the position's, else the
+    nearest price the key's fills and adjustments carry, so a book always reads."""
+    events: list[tuple[tuple[datetime, int, str, int], Fill | PositionAdjustment]] = [
+        ((fill.ts_event, 0, fill.trade_id.value, 0), fill) for fill in fills
+    ]
+    events += [((a.ts_event, 1, "", i), a) for i, a in enumerate(adjustments)]
+    events.sort(key=lambda event: event[0])
+    fallback = _first_prices(event for _, event in events)
     book: dict[PositionKey, Position] = {}
-    for adjustment in adjustments:
-        key = (adjustment.instrument_token, adjustment.product)
+    last_price: dict[PositionKey, float] = {}
+    for _, event in events:
+        key = (event.instrument_token, event.product)
+        if isinstance(event, Fill):
+            if key not in book:
+                symbol = (symbols or {}).get(event.instrument_token, str(event.instrument_token))
+                book[key] = Position(event.instrument_token, symbol, event.product)
+            book[key] = book[key].apply(event)
+            last_price[key] = event.price
+            continue
         current = book.get(key) or Position(
-            InstrumentToken(adjustment.instrument_token),
-            adjustment.tradingsymbol,
-            adjustment.product,
+            InstrumentToken(event.instrument_token), event.tradingsymbol, event.product
         )
-        book[key] = replace(
-            current,
-            quantity=current.quantity + adjustment.quantity,
-            average_price=adjustment.average_price
-            if adjustment.quantity
-            else current.average_price,
+        quantity = current.quantity + event.quantity
+        candidates = (
+            event.average_price,
+            current.average_price,
+            last_price.get(key, 0.0),
+            fallback.get(key, 0.0),
         )
-    for fill in sorted(fills, key=lambda f: (f.ts_event, f.trade_id.value)):
-        key = (fill.instrument_token, fill.product)
-        if key not in book:
-            symbol = (symbols or {}).get(fill.instrument_token, str(fill.instrument_token))
-            book[key] = Position(fill.instrument_token, symbol, fill.product)
-        book[key] = book[key].apply(fill)
+        average = 0.0 if quantity == 0 else next((p for p in candidates if p > 0), 0.0)
+        book[key] = replace(current, quantity=quantity, average_price=average)
+        if event.average_price > 0:
+            last_price[key] = event.average_price
     return book
+
+
+def _first_prices(events: Iterable[Fill | PositionAdjustment]) -> dict[PositionKey, float]:
+    """The first positive price each key's fills and adjustments carry (the last resort for an
+    adjustment recorded without one)."""
+    prices: dict[PositionKey, float] = {}
+    for event in events:
+        price = event.price if isinstance(event, Fill) else event.average_price
+        if price > 0:
+            prices.setdefault((event.instrument_token, event.product), price)
+    return prices
 
 
 @dataclass(frozen=True, slots=True)

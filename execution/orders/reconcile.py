@@ -9,23 +9,27 @@ At start-up and every ``reconcile_interval``:
 - an order at the broker carrying a tag of ours that we never claimed is an *unknown order*;
 - every execution the broker reports that we have not stored is stored (our order's, or a
   manual trade's with no tag) and reported as a *recovered fill* / *unknown fill*;
-- then positions: any difference between the book (fills + earlier adjustments) and the broker's
-  net positions is recorded as an adjustment with the broker's quantity and reported as a
-  *position mismatch*.
+- then positions: a difference between the book (fills + earlier adjustments) and the broker's
+  net positions that a second read of the broker's trade book and positions confirms (the same
+  difference, the trades not yet stored counted in) is recorded as an adjustment to the broker's
+  quantity and reported as a *position mismatch*. One read alone is not trusted: the two books
+  are separate requests, and a fill landing between them looks like a mismatch.
 
 Each finding is stored, audited and alerted on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from data_contracts.enums import AlertSeverity, OrderStatus, Product
+from data_contracts.enums import AlertSeverity, OrderStatus
+from data_contracts.ids import InstrumentToken
 from data_contracts.trading import Fill, OrderEvent, Position
 from execution.audit import AuditKind
 from execution.kite.broker import BrokerError
 from execution.orders.executor import Executor
+from execution.orders.positions import PositionKey, book_positions
 from execution.orders.tags import is_our_tag
 from execution.store.oms import Finding, PositionAdjustment
 
@@ -136,30 +140,46 @@ def _fills(executor: Executor, broker_fills: Sequence[Fill]) -> list[Finding]:
 
 
 def _positions(executor: Executor, broker_positions: Sequence[Position]) -> list[Finding]:
+    """Adjust the book to the broker only where it disagrees in two consecutive reads with the
+    same difference: the trade book and the positions are separate requests, so a fill landing
+    between them makes one read disagree for a moment (the second read sees the fill in both)."""
     ctx = executor.context
+    first = _differences(executor.account.positions(), broker_positions)
+    if not first:
+        return []
+    try:
+        broker_fills = ctx.broker.fills()
+        again = ctx.broker.positions()
+    except BrokerError:
+        executor.account.count_exception()
+        return []  # nothing is adjusted on one read; the next pass asks again
+    known = ctx.oms.trade_ids()
+    unstored = [f for f in broker_fills if f.trade_id.value not in known]
+    fills = [stored.fill for stored in ctx.oms.fills()] + unstored
+    symbols = {token: i.tradingsymbol for token, i in ctx.instruments.items()}
+    book = book_positions(fills, ctx.oms.adjustments(), symbols)
+    second = _differences(book, again)
     now = ctx.clock.now()
-    book = executor.account.positions()
-    theirs: dict[tuple[int, Product], Position] = {
-        (p.instrument_token, p.product): p for p in broker_positions
-    }
     findings: list[Finding] = []
-    for key in sorted(set(book) | set(theirs), key=lambda k: (k[0], k[1].value)):
-        ours_qty = book[key].quantity if key in book else 0
-        broker = theirs.get(key)
-        broker_qty = broker.quantity if broker is not None else 0
-        if ours_qty == broker_qty:
+    for key, (ours, broker) in second.items():
+        if key not in first or first[key][1].quantity - first[key][0].quantity != (
+            broker.quantity - ours.quantity
+        ):
             continue
-        symbol = (broker or book[key]).tradingsymbol
+        symbol = broker.tradingsymbol or ours.tradingsymbol
         detail = (
-            f"{symbol} {key[1].value}: book {ours_qty}, broker {broker_qty}; adjusted to the broker"
+            f"{symbol} {key[1].value}: book {ours.quantity}, broker {broker.quantity}; "
+            "adjusted to the broker"
         )
         ctx.oms.add_adjustment(
             PositionAdjustment(
                 instrument_token=key[0],
                 product=key[1],
                 tradingsymbol=symbol,
-                quantity=broker_qty - ours_qty,
-                average_price=broker.average_price if broker is not None else 0.0,
+                quantity=broker.quantity - ours.quantity,
+                # the broker's average for what it holds; when it is flat, no price is needed,
+                # but ours is kept so the adjustment carries a real price whatever its order
+                average_price=broker.average_price if broker.quantity else ours.average_price,
                 ts_event=now,
                 detail=detail,
             )
@@ -168,6 +188,25 @@ def _positions(executor: Executor, broker_positions: Sequence[Position]) -> list
     for finding in findings:
         _report(executor, finding, AlertSeverity.CRITICAL)
     return findings
+
+
+def _differences(
+    book: Mapping[PositionKey, Position], broker_positions: Sequence[Position]
+) -> dict[PositionKey, tuple[Position, Position]]:
+    """(ours, the broker's) per key whose quantities differ; a missing side is flat."""
+    theirs: dict[PositionKey, Position] = {
+        (p.instrument_token, p.product): p for p in broker_positions
+    }
+    differences: dict[PositionKey, tuple[Position, Position]] = {}
+    for key in sorted(set(book) | set(theirs), key=lambda k: (k[0], k[1].value)):
+        ours, broker = book.get(key), theirs.get(key)
+        if (ours.quantity if ours else 0) == (broker.quantity if broker else 0):
+            continue
+        known = broker or ours
+        symbol = known.tradingsymbol if known is not None else str(key[0])
+        flat = Position(InstrumentToken(key[0]), symbol, key[1])
+        differences[key] = (ours or flat, broker or flat)
+    return differences
 
 
 def _report(executor: Executor, finding: Finding, severity: AlertSeverity) -> None:
