@@ -38,6 +38,7 @@ bench: setup
 # The reliability suite at full size (crash-restart, broker faults, kill switch under load, fuzzing,
 # dirty data, security); figures in var/reliability/, method and results in docs/RELIABILITY.md.
 chaos: setup
+	$(BIN)/pytest -n 2 -q -m chaos tests
 	$(BIN)/python -m tests.reliability
 
 # Known vulnerabilities in the locked dependencies (pip-audit); see .ci/audit.

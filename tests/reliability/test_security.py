@@ -222,7 +222,7 @@ def test_trading_stack_listens_on_loopback_refuses_without_tokens_and_leaks_noth
     assert report["credential_patterns"] == []
 
 
-@pytest.mark.slow
+@pytest.mark.chaos  # the batch side's listeners; test_up covers its start and stop in make test
 def test_batch_stack_dagster_and_mlflow_listen_on_loopback_only(tmp_path: Path) -> None:
     report = stack_report(tmp_path, "dagster,mlflow", seconds=150.0)
 
@@ -245,7 +245,7 @@ def test_login_callback_listens_on_loopback_and_refuses_a_forged_redirect() -> N
 # -- after a demo ---------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.chaos  # a whole demo (~90 s): make chaos
 def test_small_demo_leaves_no_planted_or_generated_secret_anywhere(tmp_path: Path) -> None:
     report = demo_report(tmp_path)
 
