@@ -55,6 +55,8 @@ from execution.store.oms import OrderPurpose, OrderRecord
 __all__ = ["Executor", "Submission"]
 
 _ACTOR: Final = "executor"
+_OPENABLE: Final = frozenset({ProposalStatus.APPROVED, ProposalStatus.SENT})
+"""The statuses of a proposal whose filled entry orders become an open trade."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,19 +119,40 @@ class Executor:
         return Submission(subject, True, (), records)
 
     def submit_approved(self) -> list[Submission]:
-        """Approved proposals with no verdict yet (approved in another process: the CLI, the
-        dashboard), in approval order. Their last prices come in one quote call: Kite allows one
+        """Approved proposals still to send, in approval order: those with no verdict yet
+        (approved in another process: the CLI, the dashboard), and those whose latest verdict
+        was accepted but which have no order claimed (a process died in between): these are
+        risk-checked again now. A vetoed one is never sent (its VETOED status is recorded if the
+        process died before it was). Their last prices come in one quote call: Kite allows one
         a second, and a burst of approvals must not be vetoed for want of a price."""
         ctx = self.context
         waiting = [
             proposal
             for proposal in ctx.store.with_status(ProposalStatus.APPROVED)
-            if not ctx.oms.has_verdict(proposal.proposal_id.value)
+            if self._to_send(proposal)
         ]
         if not waiting:
             return []
         self.account.refresh_prices(p.instrument_token for p in waiting)
         return [self.submit_entry(proposal, prices_fetched=True) for proposal in waiting]
+
+    def _to_send(self, proposal: Proposal) -> bool:
+        """Whether an APPROVED proposal still needs its risk check and orders."""
+        ctx = self.context
+        subject = proposal.proposal_id.value
+        verdicts = ctx.oms.verdicts(subject)
+        if not verdicts:
+            return True
+        if ctx.oms.has_orders(subject):  # claimed already: never again
+            return False
+        latest = verdicts[-1]
+        if latest.accepted:
+            return True  # accepted, then the process died before the claim
+        detail = "; ".join(latest.reasons) or "vetoed"
+        ctx.store.record_status(
+            proposal.proposal_id, ProposalStatus.VETOED, ctx.clock.now(), detail
+        )
+        return False
 
     # -- exits ---------------------------------------------------------------------------
 
@@ -572,7 +595,8 @@ class Executor:
     def _open_trade(self, proposal_id: ProposalId, done: Sequence[Fill]) -> None:
         ctx = self.context
         proposal = ctx.store.get(proposal_id)
-        if proposal is None or ctx.store.status(proposal_id) is not ProposalStatus.SENT:
+        # APPROVED too: a process killed after sending and before recording SENT
+        if proposal is None or ctx.store.status(proposal_id) not in _OPENABLE:
             return
         quantity = sum(f.quantity for f in done)
         price = sum(f.quantity * f.price for f in done) / quantity

@@ -282,6 +282,7 @@ def check_entry(
         _symbol_exposure(proposal, instrument.underlying, state, limits),
         _total_exposure(proposal, state, limits),
         _concurrent_positions(proposal, state, limits),
+        _opposite_position(proposal, state),
         _margin(proposal, instrument, state, limits),
         _whole_lots(quantity, instrument),
         _tick_grid(proposal.limit_price, instrument),
@@ -420,6 +421,38 @@ def _concurrent_positions(
     if count <= limit:
         return CheckResult("concurrent_positions", True, f"{detail}, within the limit {limit}")
     return CheckResult("concurrent_positions", False, f"{detail} exceed the limit {limit}")
+
+
+def _opposite_position(proposal: Proposal, state: AccountState) -> CheckResult:
+    """No entry against a position or pending entry held the other way in the same instrument:
+    the broker nets them into one position, and each trade's exit, sized to its trade, would then
+    be vetoed against the net position (neither trade could exit)."""
+    sign = proposal.side.sign
+    against = [
+        (kind, e)
+        for kind, exposures in (
+            ("position", state.positions),
+            ("pending entry", state.pending_entries),
+        )
+        for e in exposures
+        if e.instrument_token == proposal.instrument_token and e.quantity * sign < 0
+    ]
+    if not against:
+        return CheckResult(
+            "opposite_position",
+            True,
+            f"no position or pending entry in {proposal.tradingsymbol} against a "
+            f"{proposal.side.value}",
+        )
+    held = ", ".join(
+        f"{kind} {'long' if e.quantity > 0 else 'short'} {abs(e.quantity)}" for kind, e in against
+    )
+    return CheckResult(
+        "opposite_position",
+        False,
+        f"{proposal.side.value} {proposal.tradingsymbol} opposes the {held} held or pending: "
+        "the broker would net them and neither trade could exit",
+    )
 
 
 def _margin(

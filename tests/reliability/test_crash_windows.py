@@ -21,7 +21,6 @@ import pytest
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import SystemClock
 from data_contracts.enums import Exchange, ExitReason, OrderStatus, Product, ProposalStatus, Side
-from data_contracts.errors import ContractError
 from data_contracts.ids import ProposalId, StrategyId
 from data_contracts.instruments import Instrument
 from data_contracts.nse_calendar import NseCalendar
@@ -137,12 +136,6 @@ def test_exit_claimed_but_not_sent_before_a_kill_is_sent_again_after_the_restart
     assert len(sells) == 1, f"the exit of {entry} was never sent again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Executor.submit_approved skips a proposal that has a verdict; a kill -9 after the "
-    "accepted verdict was stored and before the order was claimed leaves the approval APPROVED "
-    "forever, never sent and never flagged (execution/orders/executor.py submit_approved)",
-)
 def test_approval_with_a_stored_verdict_but_no_claimed_order_is_sent_after_the_restart(
     world: World,
 ) -> None:
@@ -160,13 +153,6 @@ def test_approval_with_a_stored_verdict_but_no_claimed_order_is_sent_after_the_r
     assert len(world.broker.placed) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Executor._open_trade opens a trade only for a SENT proposal; a kill -9 after the entry "
-    "was sent and before SENT was recorded leaves the proposal APPROVED, so its fill never "
-    "becomes an open trade: the position has no stop, target or time exit "
-    "(execution/orders/executor.py submit_entry, _open_trade)",
-)
 def test_entry_sent_before_a_kill_that_fills_after_the_restart_opens_its_trade(
     world: World,
 ) -> None:
@@ -191,12 +177,6 @@ def test_entry_sent_before_a_kill_that_fills_after_the_restart_opens_its_trade(
     assert [t.proposal_id.value for t in world.store.open_trades()] == [subject]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile reads the trade book, then the positions: a fill landing between the two "
-    "reads is taken for a position mismatch, and the adjustment it records is counted again once "
-    "the fill is stored (execution/orders/reconcile.py _positions)",
-)
 def test_fill_landing_between_the_reconciliation_reads_is_not_a_position_mismatch(
     torn: World,
 ) -> None:
@@ -212,15 +192,6 @@ def test_fill_landing_between_the_reconciliation_reads_is_not_a_position_mismatc
     assert torn.executor.account.position_quantity(CE, Product.NRML) == 65
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ContractError,
-    reason="a position adjustment to a flat broker position is stored with average_price 0.0 and "
-    "applied before the fills in book_positions, which then raises 'Position.average_price must "
-    "be > 0 while open' in every process that reads the book: the executor crash-loops and "
-    "`kitepilot kill` cannot run (execution/orders/reconcile.py _positions, "
-    "execution/orders/positions.py book_positions)",
-)
 def test_exit_fill_landing_between_the_reconciliation_reads_leaves_a_readable_book(
     torn: World,
 ) -> None:
@@ -303,14 +274,6 @@ def _fill_everything(world: World) -> None:
     world.executor.poll_orders()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two entries in opposite directions on one instrument and product are both accepted "
-    "(the worker's one-trade-per-instrument filter sees only open trades, not approved or sent "
-    "entries; check_entry has no such rule); Kite nets them into one position, and each trade's "
-    "exit, sized to the trade, is vetoed against the net position: neither trade can ever exit "
-    "(execution/risk/engine.py check_entry, models/live/processor.py _filtered)",
-)
 def test_opposite_entries_on_one_instrument_still_leave_every_trade_able_to_exit(
     equities: World,
 ) -> None:

@@ -29,12 +29,13 @@ from data_contracts.trading import ExitProposal, Fill, Position, Proposal
 from execution.orders.context import ExecutorSettings, OmsContext
 from execution.orders.desk import DecisionDesk
 from execution.orders.executor import Executor
+from execution.orders.intents import entry_intents
 from execution.orders.kill_switch import REARM_CONFIRMATION, automatic_trigger, engage, rearm
 from execution.orders.positions import pnl_by_symbol_day
 from execution.orders.reconcile import reconcile
 from execution.orders.service import ExecutionService
 from execution.orders.tags import client_tag, is_our_tag
-from execution.store import OmsStore, SqlStore
+from execution.store import OmsStore, OrderPurpose, SqlStore
 from tests import factories
 from tests.fake_broker import BUSY, DROP, EXPIRED, LOSE_ANSWER, REJECT, FakeBroker
 
@@ -141,6 +142,103 @@ def test_submitting_the_same_proposal_again_never_sends_a_second_order(world: Wo
     world.executor.submit_entry(proposal)
     world.executor.submit_approved()
 
+    assert len(world.broker.placed) == 1
+
+
+def test_accepted_verdict_without_a_claimed_order_is_checked_again_and_sent_once(
+    world: World,
+) -> None:
+    proposal = world.propose()
+    world.desk.approve(proposal.proposal_id, "operator")
+    subject = proposal.proposal_id.value
+    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
+    world.restart()  # killed between the verdict and the claim
+
+    first = world.executor.submit_approved()
+    again = world.executor.submit_approved()
+
+    assert [s.accepted for s in first] == [True]
+    assert again == []
+    assert len(world.broker.placed) == 1
+    assert [v.accepted for v in world.oms.verdicts(subject)] == [True, True]  # checked anew
+    assert world.store.status(proposal.proposal_id) is ProposalStatus.SENT
+
+
+def test_accepted_verdict_without_a_claim_is_vetoed_when_the_new_check_fails(
+    world: World,
+) -> None:
+    proposal = world.propose()
+    world.desk.approve(proposal.proposal_id, "operator")
+    subject = proposal.proposal_id.value
+    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
+    world.broker.prices[CE] = 110.0  # moved beyond the drift band while the process was down
+    world.restart()
+
+    (submission,) = world.executor.submit_approved()
+
+    assert not submission.accepted
+    assert world.broker.placed == []
+    assert world.store.status(proposal.proposal_id) is ProposalStatus.VETOED
+
+
+def test_vetoed_verdict_whose_status_was_not_recorded_is_never_sent(world: World) -> None:
+    proposal = world.propose()
+    world.desk.approve(proposal.proposal_id, "operator")
+    subject = proposal.proposal_id.value
+    payload = {"accepted": False, "reasons": ["price moved"], "checks": []}
+    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), False, payload)
+    world.restart()  # killed between the veto and its VETOED status
+
+    assert world.executor.submit_approved() == []
+    assert world.executor.submit_approved() == []
+
+    assert world.broker.placed == []
+    assert world.store.status(proposal.proposal_id) is ProposalStatus.VETOED
+    assert world.store.history(proposal.proposal_id)[-1].detail == "price moved"
+    assert len(world.oms.verdicts(subject)) == 1
+
+
+def test_entry_filled_before_its_sent_status_was_recorded_opens_its_trade_once(
+    world: World,
+) -> None:
+    proposal = world.propose()
+    world.desk.approve(proposal.proposal_id, "operator")
+    subject = proposal.proposal_id.value
+    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
+    (intent,) = entry_intents(proposal, None, world.clock.now())
+    world.oms.claim_order(
+        intent, subject_id=subject, purpose=OrderPurpose.ENTRY, slice_index=0, reference_price=100.0
+    )
+    world.broker.place_order(intent)
+    world.restart()  # killed before SENT was recorded: the proposal is still APPROVED
+
+    world.broker.fill(intent.client_tag.value, price=100.0)
+    world.executor.poll_orders()
+    world.executor.advance_trades()
+    world.executor.submit_approved()
+
+    (trade,) = world.store.open_trades()
+    assert trade.proposal_id == proposal.proposal_id
+    assert trade.quantity == 65
+    assert trade.entry_price == pytest.approx(100.0)
+    statuses = [e.status for e in world.store.history(proposal.proposal_id)]
+    assert statuses.count(ProposalStatus.FILLED) == 1
+    assert world.store.status(proposal.proposal_id) is ProposalStatus.FILLED
+    assert len(world.broker.placed) == 1
+
+
+def test_opposite_entry_on_an_instrument_with_a_working_entry_is_vetoed(world: World) -> None:
+    world.approve(world.propose())  # a BUY, working
+    opposite = world.propose(
+        proposal_id=ProposalId("p-opposite"), side=Side.SELL, stop_loss=140.0, take_profit=60.0
+    )
+
+    submission = world.approve(opposite)
+
+    assert not submission.accepted
+    (verdict,) = world.oms.verdicts(opposite.proposal_id.value)
+    failed = [check["name"] for check in verdict.payload["checks"] if not check["passed"]]
+    assert "opposite_position" in failed
     assert len(world.broker.placed) == 1
 
 

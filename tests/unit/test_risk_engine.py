@@ -61,6 +61,7 @@ ENTRY_ORDER = (
     "symbol_exposure",
     "total_exposure",
     "concurrent_positions",
+    "opposite_position",
     "margin",
     "whole_lots",
     "tick_grid",
@@ -466,6 +467,61 @@ def test_check_entry_no_current_price_vetoes() -> None:
 
     assert verdict.failed == ("price_drift",)
     assert verdict.reasons == (f"no current price for {NIFTY_CE_SYMBOL}",)
+
+
+def _short_nifty(quantity: int = -65) -> Exposure:
+    return Exposure(NIFTY_CE_TOKEN, NIFTY_CE_SYMBOL, quantity, 1_000.0)
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        state(positions=(_short_nifty(),)),
+        state(pending_entries=(_short_nifty(),)),
+        state(positions=(held_nifty(1_000.0),), pending_entries=(_short_nifty(-130),)),
+    ],
+    ids=["short-position", "short-pending-entry", "long-and-short-pending"],
+)
+def test_check_entry_buy_against_a_short_held_or_pending_vetoes_alone(
+    account: AccountState,
+) -> None:
+    verdict = entry(account=account)
+
+    assert verdict.failed == ("opposite_position",)
+    assert "short" in verdict.reasons[0]
+    assert NIFTY_CE_SYMBOL in verdict.reasons[0]
+    assert not verdict.reduce_only
+
+
+def test_check_entry_sell_against_a_long_equity_position_vetoes() -> None:
+    short = infy_proposal(side=Side.SELL, stop_loss=1510.0, take_profit=1480.0)
+    held = Exposure(INFY_TOKEN, "INFY", 10, 1_000.0)
+
+    verdict = entry(short, infy_instrument(), state(positions=(held,)), freeze_quantity=None)
+
+    assert verdict.failed == ("opposite_position",)
+    assert verdict.reasons == (
+        "SELL INFY opposes the position long 10 held or pending: the broker would net them "
+        "and neither trade could exit",
+    )
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        state(),
+        state(positions=(held_nifty(1_000.0),), pending_entries=(held_nifty(1_000.0),)),
+        state(positions=(other(0, 1_000.0, quantity=-5),)),  # short, but another instrument
+    ],
+    ids=["flat", "same-side", "other-instrument"],
+)
+def test_check_entry_same_side_or_another_instrument_passes_the_opposite_check(
+    account: AccountState,
+) -> None:
+    verdict = entry(account=account)
+
+    assert verdict.check("opposite_position").passed
+    assert verdict.accepted, verdict.reasons
 
 
 def test_check_entry_expired_proposal_vetoes_without_reduce_only() -> None:
