@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -45,12 +43,11 @@ from models.backtest.fills import FillModel
 from models.lake import Lake
 from orchestration.broker_login import broker_session
 from orchestration.execution_cli import audit_directory, build_executor
+from orchestration.local_token import local_token
 
 __all__ = ["BrokerLink", "build_services", "dashboard_token", "run_dashboard", "token_file"]
 
 _log = logging.getLogger(__name__)
-_PRIVATE: Final = 0o600
-_PRIVATE_FOLDER: Final = 0o700
 _RETRY_SECONDS: Final = 30.0
 _CHAMPION_SECONDS: Final = 60.0
 # What building or asking the broker may raise when it is down or refuses us.
@@ -63,24 +60,7 @@ def token_file(config: KitepilotConfig) -> Path:
 
 def dashboard_token(config: KitepilotConfig) -> tuple[str, Path | None]:
     """The action token and the file it is kept in (None when it comes from the config)."""
-    configured = config.dashboard.auth_token
-    if configured is not None and configured.get_secret_value():
-        return configured.get_secret_value(), None
-    path = token_file(config)
-    if path.is_file():
-        stored = path.read_text(encoding="utf-8").strip()
-        if stored:
-            path.parent.chmod(_PRIVATE_FOLDER)  # also for a folder an older version made 0755
-            path.chmod(_PRIVATE)
-            return stored, path
-    path.parent.mkdir(mode=_PRIVATE_FOLDER, parents=True, exist_ok=True)
-    path.parent.chmod(_PRIVATE_FOLDER)  # the token's folder is no one else's to list
-    token = secrets.token_urlsafe(24)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    path.chmod(_PRIVATE)
-    return token, path
+    return local_token(config.dashboard.auth_token, token_file(config))
 
 
 class BrokerLink:

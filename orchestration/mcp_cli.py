@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +37,7 @@ from data_contracts.config import ConfigError, KitepilotConfig, NewsSource
 from data_contracts.enums import TradingMode
 from data_contracts.errors import ContractError
 from data_contracts.ports import Clock
+from orchestration.local_token import local_token
 from orchestration.settings import resolve_config
 
 if TYPE_CHECKING:  # the heavy modules are imported when a command runs
@@ -56,8 +56,6 @@ __all__ = [
     "token_file",
 ]
 
-_PRIVATE: Final = 0o600
-_PRIVATE_FOLDER: Final = 0o700
 NEWSAPI_KEY_VARIABLE: Final = "NEWSAPI_KEY"
 _errors = Console(stderr=True)
 _console = Console()
@@ -81,23 +79,7 @@ def token_file(config: KitepilotConfig) -> Path:
 
 def mcp_token(config: KitepilotConfig) -> tuple[str, Path | None]:
     """The HTTP bearer token and the file it is kept in (None when it comes from the config)."""
-    configured = config.mcp.auth_token
-    if configured is not None and configured.get_secret_value().strip():
-        return configured.get_secret_value().strip(), None
-    path = token_file(config)
-    if path.is_file():
-        stored = path.read_text(encoding="utf-8").strip()
-        if stored:
-            path.chmod(_PRIVATE)
-            return stored, path
-    path.parent.mkdir(mode=_PRIVATE_FOLDER, parents=True, exist_ok=True)
-    path.parent.chmod(_PRIVATE_FOLDER)  # the token's folder is no one else's to list
-    token = secrets.token_urlsafe(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    path.chmod(_PRIVATE)
-    return token, path
+    return local_token(config.mcp.auth_token, token_file(config))
 
 
 def _market_factory(
