@@ -12,6 +12,7 @@ the request, e.g. an unknown instrument); the instruments dump and option chains
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any, Final, Protocol, TypeVar, cast
@@ -33,6 +34,8 @@ __all__ = ["MAX_QUOTE_KEYS", "QUOTE_RATE", "KiteReadClient", "KiteReadOnly"]
 
 MAX_QUOTE_KEYS: Final = 500  # Kite's limit of instruments per /quote request
 QUOTE_RATE: Final = 0.9  # Kite allows one quote request a second; 10 % margin for jitter
+RATE_LIMITED_RETRIES: Final = 2
+_TOO_MANY_REQUESTS: Final = 429
 _T = TypeVar("_T")
 # What a profile may show: who and where, never contact details.
 _PROFILE_FIELDS: Final = ("user_id", "user_name", "user_type", "broker", "exchanges", "products")
@@ -71,8 +74,10 @@ class KiteReadOnly:
         clock: Clock,
         *,
         quote_rate: float = QUOTE_RATE,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
+        self._sleep = sleep
         self._source = source
         self._clock = clock
         # Kite allows one quote-route request a second (quote, ltp, ohlc): every one of ours,
@@ -163,11 +168,18 @@ class KiteReadOnly:
     # -- internals -----------------------------------------------------------------------------
 
     def _call(self, what: str, call: Callable[[], _T]) -> _T:
-        try:
-            return call()
-        except (kex.KiteException, requests.RequestException) as error:
-            secrets = [self._client.access_token or ""]
-            raise classify_error(error, Request.READ, what, secrets=secrets) from error
+        """One read; a 429 (the broker's per-second limit: nothing was done) is retried after a
+        second, at most :data:`RATE_LIMITED_RETRIES` times, as Kite asks."""
+        for attempt in range(RATE_LIMITED_RETRIES + 1):
+            try:
+                return call()
+            except (kex.KiteException, requests.RequestException) as error:
+                secrets = [self._client.access_token or ""]
+                failure = classify_error(error, Request.READ, what, secrets=secrets)
+                if failure.code != _TOO_MANY_REQUESTS or attempt == RATE_LIMITED_RETRIES:
+                    raise failure from error
+            self._sleep(1.0)
+        raise AssertionError("unreachable: the loop returns or raises")
 
 
 def _keys(keys: Sequence[str]) -> list[str]:
