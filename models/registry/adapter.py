@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -73,6 +74,8 @@ _MAX_TAG_VALUE: Final = 8000  # MLflow's run-tag limit (version tags allow more)
 _EXAMPLE_ROWS: Final = 5
 _PIP_PACKAGES: Final = ("mlflow", "numpy", "pandas", "polars", "pyarrow", "scikit-learn", "xgboost")
 _NOT_FOUND: Final = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+# Guards MLflow's process-global state (tracking/registry URIs, the progress-bar variable).
+_MLFLOW_GLOBALS: Final = threading.RLock()
 _QUIET_LOGGERS: Final = {
     "mlflow": logging.WARNING,  # "Creating initial MLflow database tables...", "Validating ..."
     "alembic": logging.WARNING,  # the store's schema migrations
@@ -309,7 +312,13 @@ class MlflowRegistry:
     @contextmanager
     def _session(self) -> Iterator[None]:
         """This registry's URIs for MLflow's fluent API, quietly (no progress bars; MLflow's INFO
-        logs and its own deprecation warnings hidden); the previous state is put back after."""
+        logs and its own deprecation warnings hidden); the previous state is put back after.
+        MLflow's URIs and the variable are process-global: one session at a time (the streaming
+        worker loads a new champion on a watcher thread while its flow looks the alias up)."""
+        with _MLFLOW_GLOBALS:
+            yield from self._quiet_session()
+
+    def _quiet_session(self) -> Iterator[None]:
         previous_tracking = mlflow.get_tracking_uri()
         previous_registry = mlflow.get_registry_uri()
         previous_bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
