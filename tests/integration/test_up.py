@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -391,8 +392,10 @@ def test_up_trading_side_paper_exchange_and_dash_answer_then_sigint_stops_every_
 
     token = (running.var / "dashboard" / "auth_token").read_text(encoding="utf-8").strip()
     _assert_stopped_cleanly(running, code, out, {PAPER_EXCHANGE, "dashboard", "stream", "executor"})
-    # Each kitepilot child took its Ctrl-C path on the supervisor's SIGTERM (not killed by it).
+    # Each kitepilot child handled the supervisor's SIGTERM as Ctrl-C and exited by itself: 0 from
+    # its Ctrl-C path, 130 (interrupted) if it was still starting up — never ended by the signal.
     for name in (PAPER_EXCHANGE, "dashboard", "stream", "executor"):
-        assert f"{name} exited 0" in out, out
+        assert re.search(rf"{name} exited (0|130)\b", out), out
+        assert f"{name} ended by" not in out, out
     assert str(running.var / "dashboard" / "auth_token") in out
     assert token not in out
