@@ -272,8 +272,12 @@ def _drill(stack: Stack, at: datetime, via: str, n: int, plan: KillPlan) -> dict
     before = stack.oms.kill_switch()
     if before.engaged:  # a circuit breaker fired it: re-armed, so this drill starts armed
         rearm(stack.operator(), "reliability-operator", REARM_CONFIRMATION)
+    # Slowed while the manual orders are approved, sent and come to rest (a market minute at
+    # full speed is under a wall second: too short on a loaded machine); fired at full speed.
+    stack.set_speed(stack.settings.restart_speed)
     manual = manual_proposals(stack, plan.resting)
     placed = wait_resting(stack, manual[: plan.resting])
+    stack.set_speed(plan.speed)
     drill = fire(stack, via, n)
     drill["resting_orders_placed"] = placed
     drill["engaged_before"] = f"{before.actor}: {before.reason}" if before.engaged else None

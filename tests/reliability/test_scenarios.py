@@ -68,13 +68,15 @@ def morning(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         window = (market_at(time(9, 27)), market_at(time(9, 42)))
         segment = faults.play_segment(stack, "mixed", window, 0.10, seed=5)
         stack.play_until(market_at(time(9, 44)))
+        # The market slows to 5x from here: the manual orders get a dozen wall seconds to be
+        # approved, sent and rest on the book (at 120x a loaded machine missed that minute), and
+        # a fill racing the kill switch's own reconciliation or flatten is a known bug
+        # (test_crash_windows, docs/RELIABILITY.md "Found" 7) that the full-size run measures;
+        # here the mechanics must hold every time. (Held still, the exchange's rate limits
+        # would count wall time alone: Found 11.)
+        stack.set_speed(settings.restart_speed)
         manual = killswitch.manual_proposals(stack, 2)
         killswitch.wait_resting(stack, manual[:2])
-        # Fired with the market slowed to 5x: a fill racing the kill switch's own reconciliation
-        # or flatten is a known bug (test_crash_windows, docs/RELIABILITY.md "Found" 1 and 7)
-        # that the full-size run measures; here the mechanics must hold every time. (Held still,
-        # the exchange's rate limits would count wall time alone: Found 11.)
-        stack.set_speed(settings.restart_speed)
         drill = killswitch.fire(stack, "operator", 1)
         stack.set_speed(settings.speed)
         since = stack.now()
