@@ -89,14 +89,23 @@ class AccountBook:
         return 0 if position is None else position.quantity
 
     def refresh_prices(self, tokens: Iterable[int]) -> dict[int, float]:
+        """Every last price known: ``tokens``' fetched now (when the broker answers)."""
+        self.fetch_prices(tokens)
+        return dict(self._prices)
+
+    def fetch_prices(self, tokens: Iterable[int]) -> dict[int, float]:
+        """The last prices of ``tokens`` the broker gives now (none when it does not answer):
+        what an exit is priced at, never an older mark."""
         wanted = sorted(set(tokens))
         if not wanted:
-            return dict(self._prices)
+            return {}
         try:
-            self._prices.update(self._ctx.broker.last_prices(wanted))
+            fetched = {t: p for t, p in self._ctx.broker.last_prices(wanted).items() if p > 0}
         except BrokerError:
             self.count_exception()
-        return dict(self._prices)
+            return {}
+        self._prices.update(fetched)
+        return fetched
 
     def _available_margin(self) -> float:
         ctx = self._ctx

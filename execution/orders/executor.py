@@ -48,15 +48,25 @@ from execution.kite.broker import (
 from execution.kite.orders import fill_charges
 from execution.orders.account import AccountBook
 from execution.orders.context import OmsContext
-from execution.orders.intents import entry_intents, exit_intents, flatten_intents
+from execution.orders.intents import entry_intents, exit_intents, flatten_intents, slices_of
+from execution.orders.tags import MAX_SLICES
 from execution.risk import AccountState, RiskVerdict, check_entry, check_exit
 from execution.store.oms import OrderPurpose, OrderRecord
 
-__all__ = ["Executor", "Submission"]
+__all__ = ["ALREADY_COVERED", "Executor", "Submission"]
 
 _ACTOR: Final = "executor"
+ALREADY_COVERED: Final = "already being closed by working orders"
+_QUOTE_ATTEMPTS: Final = 3
+_QUOTE_RETRY_SECONDS: Final = 1.0  # Kite: one quote request a second per API key
+# An exit whose every attempt fails (vetoed, refused, left unfilled) is sent at most this often
+# (once per poll interval, so about a quarter hour at the default 5 s), then left to a person:
+# repeating it forever would fill the audit log and hide what is wrong.
+_MAX_EXIT_ATTEMPTS: Final = 180
 _OPENABLE: Final = frozenset({ProposalStatus.APPROVED, ProposalStatus.SENT})
 """The statuses of a proposal whose filled entry orders become an open trade."""
+_STALE_CANCELLED: Final = frozenset({OrderPurpose.ENTRY, OrderPurpose.EXIT, OrderPurpose.FLATTEN})
+"""Orders cancelled past the fill timeout (an operator's "exit now" is left to the operator)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,8 @@ class Executor:
         self._sleep = sleep
         self._updates: queue.SimpleQueue[OrderEvent] = queue.SimpleQueue()
         self._rejections: deque[datetime] = deque()
-        self._incomplete_exits: set[str] = set()
+        self._exit_tries: dict[str, datetime] = {}  # an exit's last re-send try (no verdict)
+        self._abandoned_exits: set[str] = set()
 
     # -- entries -------------------------------------------------------------------------
 
@@ -157,86 +168,245 @@ class Executor:
     # -- exits ---------------------------------------------------------------------------
 
     def submit_exit(self, exit_proposal: ExitProposal) -> Submission:
-        """Risk-check an exit (no approval needed) and send it once."""
+        """Risk-check an exit (no approval needed) and send it once, at the exit monitor's
+        price; it waits while closing orders already working (a kill-switch flatten, an
+        operator's "exit now") cover the position."""
         ctx = self.context
         subject = exit_proposal.exit_id.value
         existing = ctx.oms.orders(subject_id=subject)
         if existing:
             return Submission(subject, True, (), tuple(existing))
         instrument = self._instrument(exit_proposal.instrument_token)
-        state = self.account.state()
-        position = self.account.position_quantity(
-            exit_proposal.instrument_token, exit_proposal.product
-        )
-        verdict = self._exit_verdict(
+        intents = exit_intents(exit_proposal, instrument.freeze_quantity, ctx.clock.now())
+        return self._close(
             subject,
             OrderPurpose.EXIT,
             instrument,
-            exit_proposal.side,
-            exit_proposal.quantity,
-            exit_proposal.limit_price,
-            position,
-            state,
+            intents,
+            exit_proposal.reference_price,
+            describe=f"Exit of {exit_proposal.tradingsymbol}",
         )
-        if not verdict.accepted:
-            ctx.alert(
-                f"exit_vetoed:{subject}",
-                AlertSeverity.CRITICAL,
-                f"Exit of {exit_proposal.tradingsymbol} vetoed",
-                "; ".join(verdict.reasons),
-            )
-            return Submission(subject, False, verdict.reasons)
-        intents = exit_intents(exit_proposal, instrument.freeze_quantity, ctx.clock.now())
-        records = self._send_all(intents, subject, OrderPurpose.EXIT, exit_proposal.reference_price)
-        return Submission(subject, True, (), records)
 
     def submit_exits(self) -> list[Submission]:
-        """Exit proposals the exit monitor stored that have no verdict yet."""
+        """The exits of trades still open that need orders now: a new exit (no verdict yet), and
+        an exit whose orders all ended short of its trade's quantity — never sent (a kill -9
+        between claim and send), cancelled when the market left its limit behind
+        (:meth:`cancel_stale`), refused or vetoed — whose rest is sent again at the market
+        (:meth:`_resend_exit`)."""
         ctx = self.context
-        return [
-            self.submit_exit(exit_proposal)
-            for exit_proposal in ctx.store.exits()
-            if not ctx.oms.has_verdict(exit_proposal.exit_id.value)
-        ]
+        open_trades = {trade.proposal_id: trade for trade in ctx.store.open_trades()}
+        if not open_trades:
+            return []
+        submissions = []
+        for exit_proposal in ctx.store.exits():
+            trade = open_trades.get(exit_proposal.entry_proposal_id)
+            if trade is None:
+                continue
+            if not ctx.oms.has_verdict(exit_proposal.exit_id.value):
+                submissions.append(self.submit_exit(exit_proposal))
+                continue
+            resent = self._resend_exit(exit_proposal, trade)
+            if resent is not None:
+                submissions.append(resent)
+        return submissions
+
+    def _resend_exit(self, exit_proposal: ExitProposal, trade: OpenTrade) -> Submission | None:
+        """Send the rest of an exit whose orders have all ended, priced at the market now like
+        a flatten (its trigger price is behind). At most once per poll interval, only while the
+        market is open, and at most :data:`_MAX_EXIT_ATTEMPTS` times (then a person is told)."""
+        ctx = self.context
+        subject = exit_proposal.exit_id.value
+        records = ctx.oms.orders(subject_id=subject)
+        if any(not record.is_final for record in records):
+            return None  # working: cancel_stale re-prices it once the fill timeout passes
+        now = ctx.clock.now()
+        verdicts = ctx.oms.verdicts(subject)
+        tried = [v.ts_event for v in verdicts] + [r.created_at for r in records]
+        tried += [self._exit_tries[subject]] if subject in self._exit_tries else []
+        if now - max(tried) < ctx.settings.poll_interval or not ctx.calendar.is_open(now):
+            return None
+        remaining = trade.quantity - self._filled(records)
+        if remaining <= 0:
+            return None  # all filled: advance_trades closes the trade
+        self._exit_tries[subject] = now
+        token = exit_proposal.instrument_token
+        instrument = self._instrument(token)
+        first_slice = 1 + max((r.slice_index for r in records), default=-1)
+        slices = len(slices_of(remaining, instrument.lot_size, instrument.freeze_quantity))
+        if len(verdicts) >= _MAX_EXIT_ATTEMPTS or first_slice + slices > MAX_SLICES:
+            self._abandon_exit(subject, exit_proposal.tradingsymbol, remaining)
+            return None
+        last = self.account.fetch_prices([token]).get(token)
+        if last is None:
+            return Submission(subject, False, ("no current price to protect the exit",))
+        intents = flatten_intents(
+            subject_id=subject,
+            instrument=instrument,
+            product=exit_proposal.product,
+            position_quantity=remaining * trade.side.sign,
+            last_price=last,
+            buffer_pct=ctx.settings.exit_buffer_pct,
+            ts_init=now,
+            first_slice=first_slice,
+        )
+        submission = self._close(
+            subject,
+            OrderPurpose.EXIT,
+            instrument,
+            intents,
+            last,
+            first_slice=first_slice,
+            describe=f"Exit of {exit_proposal.tradingsymbol}",
+        )
+        if submission.accepted:
+            ctx.alert(
+                f"exit_resent:{subject}:{len(verdicts)}",
+                AlertSeverity.WARNING,
+                f"Exit of {exit_proposal.tradingsymbol} sent again at the market",
+                f"{remaining} of {trade.quantity} still open after attempt {len(verdicts)}; "
+                f"a protected LIMIT at {intents[0].price}",
+            )
+        return submission
+
+    def _abandon_exit(self, subject: str, tradingsymbol: str, remaining: int) -> None:
+        if subject in self._abandoned_exits:
+            return
+        self._abandoned_exits.add(subject)
+        self.context.alert(
+            f"exit_abandoned:{subject}",
+            AlertSeverity.CRITICAL,
+            f"Exit of {tradingsymbol} failed {_MAX_EXIT_ATTEMPTS} times",
+            f"{remaining} still open; close it by hand (the dashboard's exit now, or Kite)",
+        )
+
+    def _filled(self, records: Sequence[OrderRecord]) -> int:
+        """How much of ``records`` filled: the stored fills, or what the broker's final order
+        state says when its trades are not stored yet (whichever is more)."""
+        tags = {record.client_tag for record in records}
+        stored: dict[ClientTag, int] = {}
+        for kept in self.context.oms.fills():
+            tag = kept.fill.client_tag
+            if tag in tags:
+                stored[tag] = stored.get(tag, 0) + kept.fill.quantity
+        return sum(
+            max(stored.get(r.client_tag, 0), r.latest.filled_quantity if r.latest else 0)
+            for r in records
+        )
 
     def flatten(
-        self, instrument_token: int, product: Product, *, subject_id: str, purpose: OrderPurpose
+        self,
+        instrument_token: int,
+        product: Product,
+        *,
+        subject_id: str,
+        purpose: OrderPurpose,
+        last_price: float | None = None,
     ) -> Submission:
-        """Close the whole position in (instrument, product) with protected LIMIT orders."""
+        """Close the whole position in (instrument, product) with protected LIMIT orders — what
+        closing orders already working do not cover. ``last_price``: fetched by the caller just
+        now (else fetched here)."""
         ctx = self.context
         existing = ctx.oms.orders(subject_id=subject_id)
         if existing:
             return Submission(subject_id, True, (), tuple(existing))
         instrument = self._instrument(instrument_token)
-        quantity = self.account.position_quantity(instrument_token, product)
-        if quantity == 0:
+        position = self.account.position_quantity(instrument_token, product)
+        if position == 0:
             return Submission(subject_id, False, ("no open position",))
-        state = self.account.state(fresh_prices=(instrument_token,))
-        last = state.last_prices.get(instrument_token)
-        if last is None:
+        closing = Side.SELL if position > 0 else Side.BUY
+        quantity = position + closing.sign * self._working(instrument_token, product, closing)
+        if quantity == 0 or (quantity > 0) != (position > 0):
+            return Submission(subject_id, False, (ALREADY_COVERED,))
+        if last_price is None:
+            last_price = self.account.fetch_prices([instrument_token]).get(instrument_token)
+        if last_price is None:
             return Submission(subject_id, False, ("no current price to protect the exit",))
         intents = flatten_intents(
             subject_id=subject_id,
             instrument=instrument,
             product=product,
             position_quantity=quantity,
-            last_price=last,
+            last_price=last_price,
             buffer_pct=ctx.settings.exit_buffer_pct,
             ts_init=ctx.clock.now(),
         )
+        return self._close(subject_id, purpose, instrument, intents, last_price)
+
+    def fresh_prices(self, tokens: Sequence[int]) -> dict[int, float]:
+        """Last prices fetched now for ``tokens``, asking again after a second for those the
+        broker did not give (Kite allows one quote request a second per API key, shared with
+        every other process of the key: the kill switch must not be left without a price)."""
+        got: dict[int, float] = {}
+        for attempt in range(_QUOTE_ATTEMPTS):
+            missing = [token for token in tokens if token not in got]
+            if not missing:
+                break
+            if attempt:
+                self._sleep(_QUOTE_RETRY_SECONDS)
+            got.update(self.account.fetch_prices(missing))
+        return got
+
+    def _working(self, instrument_token: int, product: Product, side: Side) -> int:
+        """The unfilled quantity of our working orders on ``side`` of (instrument, product)."""
+        records = [
+            r
+            for r in self.context.oms.orders(open_only=True)
+            if r.intent.instrument_token == instrument_token
+            and r.intent.product is product
+            and r.intent.side is side
+        ]
+        if not records:
+            return 0
+        return sum(r.intent.quantity for r in records) - self._filled(records)
+
+    def _close(
+        self,
+        subject: str,
+        purpose: OrderPurpose,
+        instrument: Instrument,
+        intents: Sequence[OrderIntent],
+        reference_price: float,
+        *,
+        first_slice: int = 0,
+        describe: str | None = None,
+    ) -> Submission:
+        """Closing orders through the risk engine's exit check and out, against the position
+        net of the closing orders already working on the same side: two closes of one position
+        (an exit and a flatten) never both go, which would reverse it. While working orders
+        cover it, nothing is checked or sent (the caller tries again later). ``describe``: alert
+        on a veto with this title."""
+        token, product, side = instrument.instrument_token, intents[0].product, intents[0].side
+        quantity = sum(intent.quantity for intent in intents)
+        position = self.account.position_quantity(token, product)
+        working = self._working(token, product, side)
+        position += side.sign * working
+        if working and quantity > max(0, -side.sign * position):
+            return Submission(subject, False, (f"waiting: {working} being closed already",))
         verdict = self._exit_verdict(
-            subject_id,
+            subject,
             purpose,
             instrument,
-            intents[0].side,
-            abs(quantity),
-            intents[0].price,
+            side,
             quantity,
-            state,
+            intents[0].price,
+            position,
+            self.account.state(),
         )
         if not verdict.accepted:
-            return Submission(subject_id, False, verdict.reasons)
-        return Submission(subject_id, True, (), self._send_all(intents, subject_id, purpose, last))
+            if describe is not None:
+                self.context.alert(
+                    f"exit_vetoed:{subject}",
+                    AlertSeverity.CRITICAL,
+                    f"{describe} vetoed",
+                    "; ".join(verdict.reasons),
+                )
+            return Submission(subject, False, verdict.reasons)
+        return Submission(
+            subject,
+            True,
+            (),
+            self._send_all(intents, subject, purpose, reference_price, first_slice),
+        )
 
     # -- manual overrides (the dashboard, the CLI) ---------------------------------------
 
@@ -286,9 +456,11 @@ class Executor:
         subject_id: str,
         purpose: OrderPurpose,
         reference_price: float,
+        first_slice: int = 0,
     ) -> tuple[OrderRecord, ...]:
+        """Claim and send ``intents``, slices ``first_slice`` on of ``subject_id``."""
         records: list[OrderRecord] = []
-        for index, intent in enumerate(intents):
+        for index, intent in enumerate(intents, start=first_slice):
             claimed = self.context.oms.claim_order(
                 intent,
                 subject_id=subject_id,
@@ -509,13 +681,20 @@ class Executor:
             self._count_rejection(record.intent, event.status_message or "rejected")
 
     def cancel_stale(self) -> list[str]:
-        """Cancel entry orders still working past the fill timeout; alert on each."""
+        """Cancel orders still working past the fill timeout, and alert on each: an entry the
+        market did not come to (it is not chased), and an exit or flatten the market left
+        behind — those are sent again at the market once the cancel is final
+        (:meth:`submit_exits`; the kill switch's flatten after its next reconciliation)."""
         ctx = self.context
         now = ctx.clock.now()
         cancelled: list[str] = []
-        for record in ctx.oms.orders(open_only=True, purpose=OrderPurpose.ENTRY):
+        for record in ctx.oms.orders(open_only=True):
             order_id = record.latest.order_id if record.latest else None
-            if order_id is None or now - record.created_at < ctx.settings.fill_timeout:
+            if (
+                order_id is None
+                or record.purpose not in _STALE_CANCELLED
+                or now - record.created_at < ctx.settings.fill_timeout
+            ):
                 continue
             try:
                 ctx.broker.cancel_order(order_id)
@@ -529,12 +708,16 @@ class Executor:
                 )
                 continue
             cancelled.append(record.client_tag.value)
+            what = "Entry" if record.purpose is OrderPurpose.ENTRY else "Exit"
+            then = "cancelled" if record.purpose is OrderPurpose.ENTRY else "cancelled, re-priced"
             ctx.alert(
                 f"unfilled:{record.client_tag.value}",
                 AlertSeverity.WARNING,
-                f"Entry in {record.intent.tradingsymbol} unfilled, cancelled",
+                f"{what} in {record.intent.tradingsymbol} unfilled, {then}",
                 f"working for {(now - record.created_at).total_seconds():.0f} s",
             )
+        if cancelled:
+            self.poll_orders()  # the cancels' final states: an exit's rest goes next turn
         return cancelled
 
     def cancel_open_orders(self) -> list[str]:
@@ -626,27 +809,14 @@ class Executor:
     def _close_trade(
         self, exit_id: str, records: Sequence[OrderRecord], done: Sequence[Fill]
     ) -> None:
+        """Close the trade an exit's orders filled in full (across every attempt; a shortfall
+        is sent again by :meth:`submit_exits`)."""
         ctx = self.context
         entry = next(
             (e.entry_proposal_id for e in ctx.store.exits() if e.exit_id.value == exit_id), None
         )
-        if entry is None or not ctx.store.open_trades():
-            return
-        open_ids = {t.proposal_id for t in ctx.store.open_trades()}
-        if entry not in open_ids:
-            return
-        wanted = sum(r.intent.quantity for r in records)
-        got = sum(f.quantity for f in done)
-        if got < wanted:
-            if exit_id in self._incomplete_exits:
-                return
-            self._incomplete_exits.add(exit_id)
-            ctx.alert(
-                f"exit_incomplete:{exit_id}",
-                AlertSeverity.CRITICAL,
-                "Exit incomplete",
-                f"{got} of {wanted} closed; the rest of the position is still open",
-            )
+        trade = next((t for t in ctx.store.open_trades() if t.proposal_id == entry), None)
+        if entry is None or trade is None or sum(f.quantity for f in done) < trade.quantity:
             return
         closed_at = max(f.ts_event for f in done)
         ctx.store.close_trade(entry, closed_at)

@@ -82,11 +82,13 @@ def _limit_orders(
     quantity: int,
     freeze_quantity: int | None,
     ts_init: datetime,
+    first_slice: int = 0,
 ) -> tuple[OrderIntent, ...]:
-    """One LIMIT order per freeze-quantity slice, each under its own client tag."""
+    """One LIMIT order per freeze-quantity slice, each under its own client tag (slice indices
+    from ``first_slice``: a subject sent again continues its own numbering)."""
     return tuple(
         OrderIntent(
-            client_tag=client_tag(subject.value, index),
+            client_tag=client_tag(subject.value, first_slice + index),
             proposal_id=subject,
             instrument_token=terms.instrument_token,
             exchange=terms.exchange,
@@ -113,10 +115,11 @@ def flatten_intents(
     last_price: float,
     buffer_pct: float,
     ts_init: datetime,
+    first_slice: int = 0,
 ) -> tuple[OrderIntent, ...]:
     """Protected LIMIT orders that close ``position_quantity`` (signed) of ``instrument``:
     ``buffer_pct`` through the last price, so they fill like market orders in a normal book but
-    never at any price."""
+    never at any price. ``first_slice``: the subject's next slice index (an exit sent again)."""
     positive("flatten_intents", "last_price", last_price)
     side = Side.SELL if position_quantity > 0 else Side.BUY
     through = 1 - buffer_pct / 100 if side is Side.SELL else 1 + buffer_pct / 100
@@ -139,4 +142,5 @@ def flatten_intents(
         abs(position_quantity),
         instrument.freeze_quantity,
         ts_init,
+        first_slice,
     )

@@ -13,17 +13,25 @@ market is open, an expired broker session, a burst of rejections, repeated excep
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from data_contracts.enums import AlertSeverity
 from data_contracts.errors import ContractError
 from execution.audit import AuditKind
-from execution.orders.executor import Executor, Submission
+from execution.orders.executor import ALREADY_COVERED, Executor, Submission
 from execution.orders.reconcile import reconcile
 from execution.risk import AccountState, circuit_breaker
 from execution.store.oms import KillSwitchState, OrderPurpose
 
-__all__ = ["REARM_CONFIRMATION", "KillReport", "automatic_trigger", "engage", "rearm"]
+__all__ = [
+    "REARM_CONFIRMATION",
+    "KillReport",
+    "automatic_trigger",
+    "engage",
+    "flatten_book",
+    "rearm",
+]
 
 REARM_CONFIRMATION: Final = "REARM"
 
@@ -38,7 +46,10 @@ class KillReport:
 
     @property
     def flat(self) -> bool:
-        return all(submission.accepted for submission in self.exits)
+        return all(
+            submission.accepted or submission.reasons == (ALREADY_COVERED,)
+            for submission in self.exits
+        )
 
 
 def engage(executor: Executor, actor: str, reason: str) -> KillReport:
@@ -61,21 +72,41 @@ def engage(executor: Executor, actor: str, reason: str) -> KillReport:
     cancelled = executor.cancel_open_orders()
     executor.poll_orders()
     reconcile(executor)  # the book takes the broker's positions, so every one gets closed
-    exits = []
+    exits = flatten_book(executor, now)
+    return KillReport(ctx.oms.kill_switch(), tuple(cancelled), exits)
+
+
+def flatten_book(executor: Executor, now: datetime) -> tuple[Submission, ...]:
+    """Close every open position of the book that closing orders already working do not cover,
+    with protected LIMIT orders priced at last prices fetched now (in one quote request, asked
+    again after a second when refused: Kite allows one a second per API key); alert on each
+    position that could not be closed. The kill switch does this when fired, and the executor's
+    loop again after each reconciliation while it stays engaged, until the book is flat."""
+    ctx = executor.context
     book = executor.account.positions()
-    for (token, product), quantity in ((k, p.quantity) for k, p in book.items() if not p.is_flat):
+    open_positions = [(key, p.quantity) for key, p in book.items() if p.quantity]
+    if not open_positions:
+        return ()
+    prices = executor.fresh_prices(sorted({token for (token, _), _ in open_positions}))
+    exits = []
+    for (token, product), quantity in open_positions:
         subject = f"kill:{now.strftime('%Y%m%dT%H%M%S%f')}:{token}:{product.value}"
-        exits.append(
-            executor.flatten(token, product, subject_id=subject, purpose=OrderPurpose.FLATTEN)
+        submission = executor.flatten(
+            token,
+            product,
+            subject_id=subject,
+            purpose=OrderPurpose.FLATTEN,
+            last_price=prices.get(token),
         )
-        if quantity and not exits[-1].accepted:
+        exits.append(submission)
+        if not submission.accepted and submission.reasons != (ALREADY_COVERED,):
             ctx.alert(
                 f"flatten_failed:{token}",
                 AlertSeverity.CRITICAL,
                 "Kill switch could not close a position",
-                f"{token} {product.value} qty {quantity}: {'; '.join(exits[-1].reasons)}",
+                f"{token} {product.value} qty {quantity}: {'; '.join(submission.reasons)}",
             )
-    return KillReport(ctx.oms.kill_switch(), tuple(cancelled), tuple(exits))
+    return tuple(exits)
 
 
 def rearm(executor: Executor, actor: str, confirmation: str) -> KillSwitchState:

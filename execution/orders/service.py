@@ -2,8 +2,10 @@
 
 Each turn: order updates from the WebSocket; approvals made in other processes; exits the exit
 monitor stored; then, on their own intervals, polling of working orders, the fill timeout,
-reconciliation and the automatic kill-switch triggers. A restart begins with reconciliation, so
-an order sent just before a crash is found by its tag, never sent again.
+reconciliation (after which, while the kill switch is engaged, whatever position is left — a
+flatten the market left behind, a fill that landed after it — is closed again) and the automatic
+kill-switch triggers. A restart begins with reconciliation, so an order sent just before a crash
+is found by its tag, never sent again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from data_contracts.clock import SystemClock
 from data_contracts.ports import Clock
 from execution.orders.executor import Executor
-from execution.orders.kill_switch import automatic_trigger, engage
+from execution.orders.kill_switch import automatic_trigger, engage, flatten_book
 from execution.orders.reconcile import reconcile
 from execution.store.oms import Finding
 
@@ -54,6 +56,9 @@ class ExecutionService:
         if now - (self._last_reconcile or now) >= ctx.settings.reconcile_interval:
             self._last_reconcile = now
             self.findings += reconcile(executor)
+            # Flat until re-armed: what is left is closed (while the market can close it).
+            if ctx.oms.kill_switch().engaged and ctx.calendar.is_open(now):
+                flatten_book(executor, now)
         self._check_triggers()
 
     def _check_triggers(self) -> None:

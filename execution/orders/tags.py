@@ -15,19 +15,19 @@ from data_contracts.errors import ContractError
 from data_contracts.ids import ClientTag
 from data_contracts.validation import integer, non_empty
 
-__all__ = ["TAG_PREFIX", "client_tag", "is_our_tag"]
+__all__ = ["MAX_SLICES", "TAG_PREFIX", "client_tag", "is_our_tag"]
 
 TAG_PREFIX: Final = "KP"
 _DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_MAX_SLICES: Final = len(_DIGITS) ** 2
+MAX_SLICES: Final = len(_DIGITS) ** 2
 
 
 def client_tag(subject_id: str, slice_index: int = 0) -> ClientTag:
     """The tag of slice ``slice_index`` of ``subject_id`` (20 characters)."""
     non_empty("client_tag", "subject_id", subject_id)
     integer("client_tag", "slice_index", slice_index, minimum=0)
-    if slice_index >= _MAX_SLICES:
-        rule = f"must be < {_MAX_SLICES} (two base-36 digits)"
+    if slice_index >= MAX_SLICES:
+        rule = f"must be < {MAX_SLICES} (two base-36 digits)"
         raise ContractError("client_tag", "slice_index", slice_index, rule, subject_id)
     digest = hashlib.sha256(subject_id.encode()).hexdigest()[:16].upper()
     high, low = divmod(slice_index, len(_DIGITS))

@@ -2,8 +2,9 @@
 fill landing mid-reconciliation) leaves, reproduced exactly over the real SQL store and the
 executor's hand-written broker stub, then the restart.
 
-The ``xfail(strict=True)`` tests are product bugs (docs/RELIABILITY.md, "Found"): each flips to a
-pass — and so fails as XPASS — once its fix lands, so the marker is removed with the fix.
+Each test is a finding of docs/RELIABILITY.md ("Found"); a bug found and not yet fixed is pinned
+with ``xfail(strict=True)`` (it fails as XPASS once its fix lands, and the marker goes with the
+fix). All of them are fixed now.
 """
 
 from __future__ import annotations
@@ -104,13 +105,6 @@ def test_restart_after_a_kill_between_send_and_acknowledgement_finds_the_order_b
     assert record.latest.status is OrderStatus.OPEN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Executor.submit_exits skips an exit that has a verdict; a kill -9 after the exit's "
-    "order was claimed and before it was sent leaves a claimed order reconciliation closes as "
-    "'never reached the broker', and the exit is never sent again: the position stays open "
-    "with its stop gone (execution/orders/executor.py submit_exit/submit_exits)",
-)
 def test_exit_claimed_but_not_sent_before_a_kill_is_sent_again_after_the_restart(
     world: World,
 ) -> None:
@@ -293,13 +287,6 @@ def test_opposite_entries_on_one_instrument_still_leave_every_trade_able_to_exit
     assert equities.executor.account.position_quantity(INFY, Product.MIS) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the exit check compares an exit with the book's position only, not with closing "
-    "orders already working: a trade's exit decided while the kill switch's flatten of the same "
-    "position is working is sent on top of it, and the two fills reverse the position "
-    "(execution/orders/executor.py submit_exit, execution/risk/engine.py _position_cover)",
-)
 def test_exit_decided_while_the_kill_switch_flatten_is_working_does_not_reverse_the_position(
     world: World,
 ) -> None:
@@ -364,14 +351,6 @@ def _dump(market: Any) -> dict[int, Instrument]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kill_switch.engage prices each flatten with an LTP request; when another process of "
-    "the same API key used Kite's one quote request a second just before, it is refused (429), "
-    "every flatten is skipped for want of a price ('no current price to protect the exit') and "
-    "nothing retries: the kill switch leaves the positions open (execution/orders/kill_switch.py "
-    "engage, execution/orders/executor.py flatten)",
-)
 def test_kill_switch_right_after_another_quote_request_at_live_rate_limits_still_flattens(
     live_rate_paper: tuple[Executor, Any],
 ) -> None:
@@ -400,13 +379,6 @@ def test_kill_switch_right_after_another_quote_request_at_live_rate_limits_still
     assert [s.accepted for s in report.exits] == [True, True], [s.reasons for s in report.exits]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an exit is a LIMIT at its trigger price; when the market moves past it the order "
-    "rests unfilled and nothing re-prices or replaces it (cancel_stale handles entries only): "
-    "the position stays open until the exchange's square-off (execution/orders/executor.py "
-    "cancel_stale, submit_exits)",
-)
 def test_exit_left_behind_by_the_market_is_replaced_after_the_fill_timeout(
     world: World,
 ) -> None:

@@ -1,0 +1,143 @@
+"""Exits that must end flat whatever happens to their orders: sent again for the rest when their
+orders end short (left behind by the market, partly filled), never sent on top of closing orders
+already working, and the kill switch's flatten closed again until the book is flat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from data_contracts.enums import OrderStatus, Product, ProposalStatus, Side
+from execution.alerts.channels import Alert
+from execution.orders.executor import ALREADY_COVERED
+from execution.orders.kill_switch import engage
+from execution.orders.service import ExecutionService
+from execution.orders.tags import client_tag
+from execution.store import OrderPurpose
+from execution.store.oms import OrderRecord
+from tests.fake_broker import REJECT
+from tests.unit.test_executor import CE, World, _exit
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(f"sqlite:///{tmp_path / 'kitepilot.db'}")
+    yield w
+    w.store.close()
+
+
+def _open(world: World, lots: int = 1) -> str:
+    proposal = world.propose(lots=lots)
+    world.approve(proposal)
+    world.broker.fill(client_tag(proposal.proposal_id.value, 0).value, price=100.0)
+    world.executor.poll_orders()
+    (trade,) = world.store.open_trades()
+    exit_proposal = replace(
+        _exit(trade.proposal_id, world.clock.now(), price=100.0), quantity=trade.quantity
+    )
+    world.store.add_exit(exit_proposal)
+    return exit_proposal.exit_id.value
+
+
+class Alerts:
+    """The alerts raised, by key (an alerter behind the executor's port)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def raise_alert(self, alert: Alert) -> None:
+        self.keys.append(alert.key)
+
+
+def _sells(world: World) -> list[int]:
+    return [i.quantity for i in world.broker.placed if i.side is Side.SELL]
+
+
+def _exit_orders(world: World) -> list[OrderRecord]:
+    return list(world.oms.orders(purpose=OrderPurpose.EXIT))
+
+
+def _turns(world: World, service: ExecutionService, n: int, step: timedelta) -> None:
+    for _ in range(n):
+        world.clock.advance(step)
+        service.run_once()
+
+
+def test_exit_partly_filled_then_left_behind_sends_only_the_rest_and_closes_the_trade(
+    world: World,
+) -> None:
+    subject = _open(world, lots=2)
+    world.executor.submit_exits()
+    world.broker.fill(client_tag(subject, 0).value, quantity=65, price=100.0)  # half, then
+    world.broker.prices[CE] = 90.0  # the market falls away from the rest of the limit
+    service = ExecutionService(world.executor)
+
+    _turns(world, service, 3, timedelta(seconds=40))  # past the 60 s fill timeout
+    world.broker.fill(client_tag(subject, 1).value, price=89.5)
+    world.executor.poll_orders()
+
+    assert _sells(world) == [130, 65]
+    again = world.oms.order(client_tag(subject, 1))
+    assert again is not None
+    assert again.intent.price == pytest.approx(89.1)  # 1 % through 90
+    assert world.store.open_trades() == []
+    assert world.executor.account.position_quantity(CE, Product.NRML) == 0
+
+
+def test_exit_now_on_top_of_a_working_exit_sends_nothing_more(world: World) -> None:
+    _open(world, lots=2)
+    world.executor.submit_exits()  # SELL 130 working
+
+    manual = world.executor.exit_now(CE, Product.NRML, "operator")
+
+    assert (manual.accepted, manual.reasons) == (False, (ALREADY_COVERED,))
+    assert _sells(world) == [130]
+
+
+def test_exit_refused_every_time_is_tried_once_a_poll_interval_then_left_to_a_person(
+    world: World,
+) -> None:
+    _open(world)
+    world.broker.script.extend([REJECT] * 400)
+    alerts = Alerts()
+    world.executor.context.alerter = alerts
+    service = ExecutionService(world.executor)
+
+    _turns(world, service, 3, timedelta(seconds=1))  # within one poll interval: one try
+    tries_soon = len(_exit_orders(world))
+    _turns(world, service, 200, timedelta(seconds=5))
+    abandoned = [key for key in alerts.keys if key.startswith("exit_abandoned")]
+
+    assert tries_soon == 1
+    assert len(_exit_orders(world)) == 180
+    assert {r.latest.status for r in _exit_orders(world) if r.latest} == {OrderStatus.REJECTED}
+    assert len(abandoned) == 1
+
+
+def test_kill_switch_flatten_left_behind_is_closed_again_after_reconciliation(
+    world: World,
+) -> None:
+    proposal = world.propose()
+    world.approve(proposal)
+    world.broker.fill(client_tag(proposal.proposal_id.value, 0).value, price=100.0)
+    world.executor.poll_orders()
+    report = engage(world.executor, "operator", "drill")  # SELL 65 at 99, resting
+    world.broker.prices[CE] = 80.0
+    service = ExecutionService(world.executor)
+    service.start()
+
+    _turns(world, service, 1, timedelta(seconds=61))  # cancelled, then flattened again
+    (first, second) = world.oms.orders(purpose=OrderPurpose.FLATTEN)
+    world.broker.fill(second.client_tag.value, price=79.5)
+    world.executor.poll_orders()
+
+    assert report.flat
+    assert first.client_tag == report.exits[0].orders[0].client_tag
+    assert world.broker.order(first.client_tag.value).status is OrderStatus.CANCELLED
+    assert second.intent.price == pytest.approx(79.2)
+    assert world.executor.account.position_quantity(CE, Product.NRML) == 0
+    assert world.store.status(proposal.proposal_id) is ProposalStatus.CLOSED
