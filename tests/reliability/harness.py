@@ -90,6 +90,7 @@ WORKER: Final = "worker"
 EXECUTOR: Final = "executor"
 _BIN: Final = Path(sys.executable).parent
 _STEP_WALL: Final = 0.02  # wall seconds between the harness's looks at the market
+_CHILD_CLOCK_REFRESH: Final = 0.2  # the children's ExchangeClock refresh (wall seconds)
 _READY_WALL: Final = 90.0  # most wall seconds a (re)started child may take to be back
 _WARM_WALL: Final = 20.0  # most wall seconds at warm-up speed after a worker (re)start
 
@@ -358,6 +359,16 @@ class Stack:
 
     def set_speed(self, speed: float) -> None:
         self.exchange.clock.set_speed(speed)
+
+    def slow_down(self) -> None:
+        """Slow the market to ``restart_speed`` and let it run past where the children's clocks
+        may have carried it: a child reads the exchange's clock every ``_CHILD_CLOCK_REFRESH``
+        wall seconds and carries it forward at the speed it last saw, never back, so just after
+        a slow-down it can be ahead by that much time at the old speed — and stamp what it does
+        next later than what the harness does after it."""
+        lead = timedelta(seconds=_CHILD_CLOCK_REFRESH * self.exchange.clock.speed)
+        self.set_speed(self.settings.restart_speed)
+        self.play_until(self.now() + lead + timedelta(seconds=1))
 
     def set_faults(self, plan: FaultPlan) -> None:
         self.call(lambda: self.exchange.faults.replace(plan))

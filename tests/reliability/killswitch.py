@@ -274,7 +274,7 @@ def _drill(stack: Stack, at: datetime, via: str, n: int, plan: KillPlan) -> dict
         rearm(stack.operator(), "reliability-operator", REARM_CONFIRMATION)
     # Slowed while the manual orders are approved, sent and come to rest (a market minute at
     # full speed is under a wall second: too short on a loaded machine); fired at full speed.
-    stack.set_speed(stack.settings.restart_speed)
+    stack.slow_down()
     manual = manual_proposals(stack, plan.resting)
     placed = wait_resting(stack, manual[: plan.resting])
     stack.set_speed(plan.speed)
