@@ -310,12 +310,10 @@ class Executor:
         if existing:
             return Submission(subject_id, True, (), tuple(existing))
         instrument = self._instrument(instrument_token)
-        position = self.account.position_quantity(instrument_token, product)
-        if position == 0:
+        if self.account.position_quantity(instrument_token, product) == 0:
             return Submission(subject_id, False, ("no open position",))
-        closing = Side.SELL if position > 0 else Side.BUY
-        quantity = position + closing.sign * self._working(instrument_token, product, closing)
-        if quantity == 0 or (quantity > 0) != (position > 0):
+        quantity = self.uncovered(instrument_token, product)
+        if quantity == 0:
             return Submission(subject_id, False, (ALREADY_COVERED,))
         if last_price is None:
             last_price = self.account.fetch_prices([instrument_token]).get(instrument_token)
@@ -331,6 +329,16 @@ class Executor:
             ts_init=ctx.clock.now(),
         )
         return self._close(subject_id, purpose, instrument, intents, last_price)
+
+    def uncovered(self, instrument_token: int, product: Product) -> int:
+        """The open position in (instrument, product), signed, less what our closing orders
+        working on it will close: what a flatten must still close (0 when they cover it)."""
+        position = self.account.position_quantity(instrument_token, product)
+        if position == 0:
+            return 0
+        closing = Side.SELL if position > 0 else Side.BUY
+        rest = position + closing.sign * self._working(instrument_token, product, closing)
+        return rest if (rest > 0) == (position > 0) else 0
 
     def fresh_prices(self, tokens: Sequence[int]) -> dict[int, float]:
         """Last prices fetched now for ``tokens``, asking again after a second for those the

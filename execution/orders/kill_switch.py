@@ -77,14 +77,16 @@ def engage(executor: Executor, actor: str, reason: str) -> KillReport:
 
 
 def flatten_book(executor: Executor, now: datetime) -> tuple[Submission, ...]:
-    """Close every open position of the book that closing orders already working do not cover,
+    """Close every open position of the book, but what closing orders already working cover,
     with protected LIMIT orders priced at last prices fetched now (in one quote request, asked
     again after a second when refused: Kite allows one a second per API key); alert on each
     position that could not be closed. The kill switch does this when fired, and the executor's
     loop again after each reconciliation while it stays engaged, until the book is flat."""
     ctx = executor.context
     book = executor.account.positions()
-    open_positions = [(key, p.quantity) for key, p in book.items() if p.quantity]
+    open_positions = [
+        (key, p.quantity) for key, p in book.items() if p.quantity and executor.uncovered(*key)
+    ]
     if not open_positions:
         return ()
     prices = executor.fresh_prices(sorted({token for (token, _), _ in open_positions}))
