@@ -29,6 +29,7 @@ from agents.envelope import ToolEnvelope, envelope, error_envelope
 from agents.errors import classify
 from agents.tools import account, headlines, market, propose, research, tradelog
 from agents.tools.common import Result
+from data_contracts.enums import ProposalStatus
 
 __all__ = [
     "INSTRUCTIONS",
@@ -249,9 +250,7 @@ def _trade_log_tools(server: MCPServer, ctx: ToolContext) -> None:
     def list_proposals(
         status: Annotated[
             str | None,
-            Field(
-                description="PROPOSED, APPROVED, REJECTED, EXPIRED, VETOED, SENT, FILLED, CLOSED"
-            ),
+            Field(description=", ".join(ProposalStatus)),
         ] = None,
         limit: Limit = None,
     ) -> Output:

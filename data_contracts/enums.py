@@ -171,6 +171,7 @@ class ProposalStatus(StrEnum):
     EXPIRED = "EXPIRED"
     VETOED = "VETOED"
     SENT = "SENT"
+    UNFILLED = "UNFILLED"  # its entry orders all ended with nothing filled (cancelled, refused)
     FILLED = "FILLED"
     CLOSED = "CLOSED"
 

@@ -63,8 +63,11 @@ _QUOTE_RETRY_SECONDS: Final = 1.0  # Kite: one quote request a second per API ke
 # (once per poll interval, so about a quarter hour at the default 5 s), then left to a person:
 # repeating it forever would fill the audit log and hide what is wrong.
 _MAX_EXIT_ATTEMPTS: Final = 180
-_OPENABLE: Final = frozenset({ProposalStatus.APPROVED, ProposalStatus.SENT})
-"""The statuses of a proposal whose filled entry orders become an open trade."""
+_OPENABLE: Final = frozenset(
+    {ProposalStatus.APPROVED, ProposalStatus.SENT, ProposalStatus.UNFILLED}
+)
+"""The statuses of a proposal whose filled entry orders become an open trade (UNFILLED too: a
+fill the broker reports after the cancel that made it so still opens the trade)."""
 _STALE_CANCELLED: Final = frozenset({OrderPurpose.ENTRY, OrderPurpose.EXIT, OrderPurpose.FLATTEN})
 """Orders cancelled past the fill timeout (an operator's "exit now" is left to the operator)."""
 
@@ -761,6 +764,8 @@ class Executor:
                 continue
             done = [f for r in records for f in fills_by_tag.get(r.client_tag.value, [])]
             if not done:
+                if purpose is OrderPurpose.ENTRY:
+                    self._unfilled(ProposalId(subject), records)
                 continue
             if purpose is OrderPurpose.ENTRY:
                 self._open_trade(ProposalId(subject), done)
@@ -782,6 +787,16 @@ class Executor:
                 ctx.store.record_status(
                     trade.proposal_id, ProposalStatus.CLOSED, ctx.clock.now(), subject
                 )
+
+    def _unfilled(self, proposal_id: ProposalId, records: Sequence[OrderRecord]) -> None:
+        """An entry whose orders all ended with nothing filled is UNFILLED, not left SENT (or
+        APPROVED, when the process died before recording SENT) for ever."""
+        ctx = self.context
+        if ctx.store.status(proposal_id) not in (ProposalStatus.APPROVED, ProposalStatus.SENT):
+            return
+        last = records[-1].latest
+        why = (last.status_message or last.status.value) if last is not None else "ended"
+        ctx.store.record_status(proposal_id, ProposalStatus.UNFILLED, ctx.clock.now(), why)
 
     def _open_trade(self, proposal_id: ProposalId, done: Sequence[Fill]) -> None:
         ctx = self.context

@@ -1,6 +1,7 @@
 """Exits that must end flat whatever happens to their orders: sent again for the rest when their
 orders end short (left behind by the market, partly filled), never sent on top of closing orders
-already working, and the kill switch's flatten closed again until the book is flat."""
+already working, and the kill switch's flatten closed again until the book is flat; an entry
+that ends with nothing filled is UNFILLED, not SENT for ever."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from data_contracts.enums import OrderStatus, Product, ProposalStatus, Side
 from execution.alerts.channels import Alert
 from execution.orders.executor import ALREADY_COVERED
 from execution.orders.kill_switch import engage
+from execution.orders.reconcile import reconcile
 from execution.orders.service import ExecutionService
 from execution.orders.tags import client_tag
 from execution.store import OrderPurpose
@@ -141,3 +143,23 @@ def test_kill_switch_flatten_left_behind_is_closed_again_after_reconciliation(
     assert second.intent.price == pytest.approx(79.2)
     assert world.executor.account.position_quantity(CE, Product.NRML) == 0
     assert world.store.status(proposal.proposal_id) is ProposalStatus.CLOSED
+
+
+def test_entry_cancelled_unfilled_is_unfilled_and_a_late_fill_still_opens_its_trade(
+    world: World,
+) -> None:
+    proposal = world.propose()
+    world.approve(proposal)
+    world.clock.advance(timedelta(seconds=61))
+    world.broker.prices[CE] = 120.0  # the market ran away from the entry's limit
+
+    cancelled = world.executor.cancel_stale()
+    unfilled = world.store.status(proposal.proposal_id)
+    # a fill that raced the cancel: the broker's trade book has it (reconciliation stores it)
+    late = world.broker.fill(client_tag(proposal.proposal_id.value, 0).value, price=100.0)
+    reconcile(world.executor)
+
+    assert cancelled == [client_tag(proposal.proposal_id.value, 0).value]
+    assert unfilled is ProposalStatus.UNFILLED
+    assert world.store.status(proposal.proposal_id) is ProposalStatus.FILLED
+    assert [t.quantity for t in world.store.open_trades()] == [late.quantity]
