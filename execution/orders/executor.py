@@ -180,6 +180,9 @@ class Executor:
         if existing:
             return Submission(subject, True, (), tuple(existing))
         instrument = self._instrument(exit_proposal.instrument_token)
+        quantity = self._capped(exit_proposal.quantity, exit_proposal)
+        if quantity != exit_proposal.quantity:
+            exit_proposal = replace(exit_proposal, quantity=quantity)
         intents = exit_intents(exit_proposal, instrument.freeze_quantity, ctx.clock.now())
         return self._close(
             subject,
@@ -228,7 +231,7 @@ class Executor:
         tried += [self._exit_tries[subject]] if subject in self._exit_tries else []
         if now - max(tried) < ctx.settings.poll_interval or not ctx.calendar.is_open(now):
             return None
-        remaining = trade.quantity - self._filled(records)
+        remaining = self._capped(trade.quantity - self._filled(records), exit_proposal)
         if remaining <= 0:
             return None  # all filled: advance_trades closes the trade
         self._exit_tries[subject] = now
@@ -271,6 +274,15 @@ class Executor:
             )
         return submission
 
+    def _capped(self, quantity: int, exit_proposal: ExitProposal) -> int:
+        """``quantity`` of an exit, at most what its position still holds beyond the closes
+        working on it: a flatten or an operator's "exit now" that closed part of the position
+        (it cannot say of which trade) leaves the exit only the rest to close. Unchanged when
+        nothing is left to close, so the exit check says why."""
+        uncovered = self.uncovered(exit_proposal.instrument_token, exit_proposal.product)
+        closable = max(0, -exit_proposal.side.sign * uncovered)
+        return min(quantity, closable) if closable > 0 else quantity
+
     def _abandon_exit(self, subject: str, tradingsymbol: str, remaining: int) -> None:
         if subject in self._abandoned_exits:
             return
@@ -283,18 +295,23 @@ class Executor:
         )
 
     def _filled(self, records: Sequence[OrderRecord]) -> int:
-        """How much of ``records`` filled: the stored fills, or what the broker's final order
-        state says when its trades are not stored yet (whichever is more)."""
+        """How much of ``records`` filled, at the most: the stored fills, or what the broker's
+        order state says when its trades are not stored yet (an exit's rest is never
+        over-estimated, so never over-sent)."""
+        stored = self._stored_fills(records)
+        return sum(
+            max(stored.get(r.client_tag, 0), r.latest.filled_quantity if r.latest else 0)
+            for r in records
+        )
+
+    def _stored_fills(self, records: Sequence[OrderRecord]) -> dict[ClientTag, int]:
         tags = {record.client_tag for record in records}
         stored: dict[ClientTag, int] = {}
         for kept in self.context.oms.fills():
             tag = kept.fill.client_tag
             if tag in tags:
                 stored[tag] = stored.get(tag, 0) + kept.fill.quantity
-        return sum(
-            max(stored.get(r.client_tag, 0), r.latest.filled_quantity if r.latest else 0)
-            for r in records
-        )
+        return stored
 
     def flatten(
         self,
@@ -368,7 +385,10 @@ class Executor:
         ]
         if not records:
             return 0
-        return sum(r.intent.quantity for r in records) - self._filled(records)
+        # Less only what the book has: a fill the book has not stored yet is still "working"
+        # here, as it is still in the position — the two stay in step.
+        stored = self._stored_fills(records)
+        return sum(r.intent.quantity - stored.get(r.client_tag, 0) for r in records)
 
     def _close(
         self,
@@ -425,7 +445,9 @@ class Executor:
         """An operator's "exit now" of one position: protected LIMIT orders through the risk
         engine's exit check, audited with who asked."""
         now = self.context.clock.now()
-        subject = f"manual:{instrument_token}:{product.value}:{now:%Y%m%dT%H%M%S%f}"
+        subject = self.new_subject(
+            f"manual:{instrument_token}:{product.value}:{now:%Y%m%dT%H%M%S%f}"
+        )
         self.context.record(
             AuditKind.ORDER,
             subject,
@@ -436,6 +458,16 @@ class Executor:
         return self.flatten(
             instrument_token, product, subject_id=subject, purpose=OrderPurpose.MANUAL
         )
+
+    def new_subject(self, base: str) -> str:
+        """``base``, or ``base:2``, ``base:3``… — the first no order was claimed under. A new
+        close (an operator's, the kill switch's) is a new subject even at the same clock
+        instant (a replay's market clock can stand still), never mistaken for an earlier one."""
+        subject, n = base, 1
+        while self.context.oms.has_orders(subject):
+            n += 1
+            subject = f"{base}:{n}"
+        return subject
 
     def cancel(self, tag: ClientTag, actor: str) -> bool:
         """An operator's "cancel" of one working order of ours; False when it is not working."""

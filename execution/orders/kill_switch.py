@@ -92,7 +92,7 @@ def flatten_book(executor: Executor, now: datetime) -> tuple[Submission, ...]:
     prices = executor.fresh_prices(sorted({token for (token, _), _ in open_positions}))
     exits = []
     for (token, product), quantity in open_positions:
-        subject = f"kill:{now.strftime('%Y%m%dT%H%M%S%f')}:{token}:{product.value}"
+        subject = executor.new_subject(f"kill:{now:%Y%m%dT%H%M%S%f}:{token}:{product.value}")
         submission = executor.flatten(
             token,
             product,

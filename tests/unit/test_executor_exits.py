@@ -5,12 +5,15 @@ that ends with nothing filled is UNFILLED, not SENT for ever."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from data_contracts.enums import OrderStatus, Product, ProposalStatus, Side
 from execution.alerts.channels import Alert
@@ -163,3 +166,74 @@ def test_entry_cancelled_unfilled_is_unfilled_and_a_late_fill_still_opens_its_tr
     assert unfilled is ProposalStatus.UNFILLED
     assert world.store.status(proposal.proposal_id) is ProposalStatus.FILLED
     assert [t.quantity for t in world.store.open_trades()] == [late.quantity]
+
+
+_ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("exit"), st.just(0)),
+        st.tuples(st.just("exit_now"), st.just(0)),
+        st.tuples(st.just("kill"), st.just(0)),
+        st.tuples(st.just("fill"), st.integers(0, 2)),  # a working order fills: 0 all, else 1 lot
+        st.tuples(st.just("price"), st.integers(70, 130)),
+        st.tuples(st.just("turn"), st.integers(1, 90)),  # the loop after this many seconds
+        st.tuples(st.just("restart"), st.just(0)),
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions=_ACTIONS)
+def test_no_mix_of_exits_flattens_fills_and_restarts_ever_reverses_the_position(
+    actions: list[tuple[str, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        world = World(f"sqlite:///{Path(folder) / 'kitepilot.db'}")
+        try:
+            _open(world, lots=3)  # long 195, its exit stored (sent by "exit" or a loop turn)
+            service = ExecutionService(world.executor)
+            service.start()
+            for action, value in actions:
+                _act(world, service, action, value)
+                assert _held(world) >= 0, action
+            for _ in range(4):  # then the market fills whatever works: the exits end flat
+                _act(world, service, "turn", 6)
+                _act(world, service, "fill", 0)
+                assert _held(world) >= 0
+            assert _held(world) == 0
+            assert world.store.open_trades() == []
+        finally:
+            world.store.close()
+
+
+def _held(world: World) -> int:
+    return sum(p.quantity for p in world.broker.positions() if p.product is Product.NRML)
+
+
+def _act(world: World, service: ExecutionService, action: str, value: int) -> None:
+    executor = world.executor
+    if action == "exit":
+        executor.submit_exits()
+    elif action == "exit_now":
+        executor.exit_now(CE, Product.NRML, "operator")
+    elif action == "kill":
+        engage(executor, "operator", "drill")
+    elif action == "fill":
+        working = [
+            i for i in world.broker.placed if not world.broker.order(i.client_tag.value).is_final
+        ]
+        if working:
+            intent = working[value % len(working)]
+            left = intent.quantity - world.broker.order(intent.client_tag.value).filled_quantity
+            world.broker.fill(
+                intent.client_tag.value, quantity=left if value == 0 else min(65, left)
+            )
+    elif action == "price":
+        world.broker.prices[CE] = float(value)
+    elif action == "turn":
+        world.clock.advance(timedelta(seconds=value))
+        service.run_once()
+    else:
+        world.restart()
+        service.executor = world.executor
+        service.start()
