@@ -16,8 +16,7 @@ from data_contracts.enums import TradingMode
 from data_contracts.errors import ContractError
 from execution.kite.login import paper_login
 from execution.kite.session import SessionFile
-from orchestration.paper_cli import credentials
-from orchestration.stream_setup import BrokerEndpoints
+from orchestration.broker_endpoints import BrokerEndpoints
 
 __all__ = ["BrokerLogin", "broker_session", "paper_session"]
 
@@ -32,6 +31,8 @@ class BrokerLogin:
 
 def paper_session(config: KitepilotConfig) -> BrokerEndpoints:
     """A session on the local paper exchange (its login page needs no password)."""
+    from orchestration.paper_cli import credentials  # here: a live session needs no paper side
+
     paper = config.paper_exchange
     root = f"http://{paper.host}:{paper.port}"
     secret, _ = credentials(config)

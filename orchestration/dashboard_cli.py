@@ -191,12 +191,14 @@ def build_services(
 ) -> DashboardServices:
     """The dashboard's services over ``store``; the executor (for actions and the broker-backed
     views) from ``executor_factory``, by default the config's broker (``build_executor``); the
-    champion from ``champion``, by default the MLflow registry (asked once a minute)."""
+    champion from ``champion``, by default the MLflow registry (asked once a minute). The
+    executor runs on ``clock`` when given, else on the market's (paper: the exchange's)."""
+    given = clock
     clock = clock or SystemClock()
     audit = AuditLog(audit_directory(config), clock)
 
     def default_factory() -> Executor:
-        return build_executor(config, broker_session(config), clock=clock)
+        return build_executor(config, broker_session(config), clock=given)
 
     actions = OperatorActions(
         store=store,

@@ -16,6 +16,8 @@ from pathlib import Path
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import SystemClock
 from data_contracts.config import KitepilotConfig
+from data_contracts.enums import TradingMode
+from data_contracts.errors import ContractError
 from data_contracts.ids import ProposalId
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.ports import Clock
@@ -36,6 +38,7 @@ __all__ = [
     "audit_directory",
     "build_executor",
     "decide",
+    "market_clock",
     "run_executor",
     "verify_audit",
 ]
@@ -51,14 +54,33 @@ def _audit(config: KitepilotConfig) -> AuditLog:
     return AuditLog(audit_directory(config), SystemClock())
 
 
+def market_clock(config: KitepilotConfig, login: BrokerLogin) -> Clock:
+    """The market's clock for a process that trades at ``login``'s broker (DESIGN §5). Live: the
+    system clock. Paper: the paper exchange's market time (``GET /_paper/clock`` with the admin
+    token of the paper credentials), so against a replayed day the risk engine sees that day's
+    time; raises :class:`ContractError` naming the URL when the exchange does not answer."""
+    if config.mode is TradingMode.LIVE:
+        return SystemClock()
+    from execution.paper.exchange_clock import ExchangeClock
+    from orchestration.paper_cli import credentials
+
+    root = login.endpoints.rest_root
+    if root is None:  # a paper session always points at the local exchange
+        rule = "must be the paper exchange's URL in paper mode"
+        raise ContractError("BrokerEndpoints", "rest_root", root, rule)
+    secret, _ = credentials(config)
+    return ExchangeClock(root, secret.admin_token)
+
+
 def build_executor(
     config: KitepilotConfig,
     login: BrokerLogin,
     *,
     clock: Clock | None = None,
 ) -> Executor:
-    """The executor over the broker of ``login`` (the real ``kiteconnect`` client)."""
-    clock = clock or SystemClock()
+    """The executor over the broker of ``login`` (the real ``kiteconnect`` client), on ``clock``
+    (by default the market's: :func:`market_clock`)."""
+    clock = clock or market_clock(config, login)
     session = login.endpoints
     calendar = NseCalendar.default(override=config.calendar.holidays_file)
     client = kite_client(session.api_key, session.access_token, root=session.rest_root)

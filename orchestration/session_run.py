@@ -46,10 +46,11 @@ from execution.paper.app import run_in_thread as run_exchange
 from execution.store import SqlStore
 from execution.store.oms import OrderPurpose
 from models.live import ScoredPoint
+from orchestration.broker_endpoints import BrokerEndpoints
 from orchestration.broker_login import BrokerLogin
 from orchestration.execution_cli import build_executor
 from orchestration.paper_cli import credentials
-from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec, build_stream
+from orchestration.stream_setup import FeedKind, StreamSpec, build_stream
 from streaming.run import run_flow
 
 __all__ = ["SessionResult", "run_paper_session"]

@@ -14,8 +14,9 @@ from data_contracts.enums import TradingMode
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from execution.store import SqlStore
+from orchestration.broker_endpoints import BrokerEndpoints
 from orchestration.broker_login import broker_session, paper_session
-from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec, build_stream
+from orchestration.stream_setup import FeedKind, StreamSpec, build_stream
 from streaming.run import run_flow
 
 __all__ = ["StreamSummary", "run_stream", "stream_spec", "summary"]

@@ -45,6 +45,7 @@ from models.live import (
     shard_of,
 )
 from models.registry import MlflowRegistry
+from orchestration.broker_endpoints import BrokerEndpoints
 from orchestration.model_settings import model_pipeline
 from streaming.flow import build_flow
 from streaming.metrics import StreamMetrics
@@ -53,7 +54,6 @@ from streaming.sources import KiteFeedSource, LakeReplaySource, SourceItem
 from streaming.step import WorkerRuntime
 
 __all__ = [
-    "BrokerEndpoints",
     "FeedKind",
     "StreamSpec",
     "build_stream",
@@ -66,21 +66,6 @@ __all__ = [
 class FeedKind(StrEnum):
     REPLAY = "replay"  # days from the lake (backtest mode, tests)
     KITE = "kite"  # live ticks from Kite or the paper exchange
-
-
-@dataclass(frozen=True)
-class BrokerEndpoints:
-    """Where the live feed connects and as whom (paper exchange or Kite; secrets stay here)."""
-
-    api_key: str
-    access_token: str = field(repr=False)
-    rest_root: str | None  # None: Kite's own
-    ticker_root: str | None
-
-    def __post_init__(self) -> None:
-        if not self.access_token:
-            rule = "must be a logged-in session"
-            raise ContractError("BrokerEndpoints", "access_token", "", rule)
 
 
 @dataclass(frozen=True)

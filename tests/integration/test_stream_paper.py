@@ -33,7 +33,8 @@ from execution.simulator.config import SimulatorConfig
 from execution.simulator.source import SimulatedMarket
 from execution.store import SqlStore
 from models.live import OPTIONS_STRATEGY, ScoredPoint
-from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec, build_stream
+from orchestration.broker_endpoints import BrokerEndpoints
+from orchestration.stream_setup import FeedKind, StreamSpec, build_stream
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
 
 pytestmark = pytest.mark.slow

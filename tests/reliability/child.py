@@ -3,9 +3,10 @@
 Both are the product's own composition (``orchestration.execution_cli``: ``build_executor``, the
 ``ExecutionService`` loop with WebSocket order updates, ``kill_switch.engage``) with one change:
 the clock is the paper exchange's *market* clock, read from its admin endpoint
-``GET /_paper/clock``, as ``kitepilot replay`` gives its in-process executor the exchange's
-``ReplayClock``. ``kitepilot execute`` and ``kitepilot kill`` take the system clock, so against a
-paper exchange replaying a past day they would see the market closed (see docs/RELIABILITY.md).
+``GET /_paper/clock`` (``execution.paper.exchange_clock.ExchangeClock``), as ``kitepilot replay``
+gives its in-process executor the exchange's ``ReplayClock``. Since finding 8 (docs/RELIABILITY.md)
+``kitepilot execute | kill | rearm`` take the same clock in paper mode, so this is their
+composition as is; the child builds the clock itself only to hand it to the order-update feed.
 
 Configuration comes from the environment the harness sets (``KITEPILOT_*`` keys and
 ``KITEPILOT_CONFIG``); the working directory is the run's folder, so no ``.env`` or
@@ -20,66 +21,21 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Final
 
-import requests
-
 from data_contracts.config import KitepilotConfig
-from data_contracts.timeutil import IST, UTC
 from execution.kite.order_updates import OrderUpdateFeed
 from execution.orders.kill_switch import engage
 from execution.orders.service import ExecutionService
+from execution.paper.exchange_clock import ExchangeClock
 from orchestration.broker_login import BrokerLogin, paper_session
 from orchestration.execution_cli import build_executor
 from orchestration.paper_cli import credentials
 from orchestration.settings import load_config
 
-ADMIN_HEADER: Final = "X-Paper-Admin"
 _LOOP_WALL: Final = 0.02  # wall seconds between executor turns (as `kitepilot replay`)
-_REFRESH_WALL: Final = 0.2  # wall seconds between reads of the exchange's clock
-
-
-class ExchangeClock:
-    """The paper exchange's market time: read from ``GET /_paper/clock`` at most every
-    ``refresh`` wall seconds and carried forward between reads at the speed it reported. It
-    never goes back (the exchange's time text has whole seconds: it lags by < 1 market s)."""
-
-    def __init__(self, root: str, admin_token: str, *, refresh: float = _REFRESH_WALL) -> None:
-        self._url = f"{root}/_paper/clock"
-        self._headers = {ADMIN_HEADER: admin_token}
-        self._refresh = refresh
-        self._http = requests.Session()
-        self._lock = threading.Lock()
-        self._market = datetime.min.replace(tzinfo=UTC)
-        self._speed = 0.0
-        self._read_at = -1e9
-        self._last = self._market
-        if not self._sync(time.monotonic()):
-            raise SystemExit(f"the paper exchange's clock did not answer at {self._url}")
-
-    def _sync(self, wall: float) -> bool:
-        try:
-            answer = self._http.get(self._url, headers=self._headers, timeout=2.0)
-            data = answer.json()["data"]
-        except (requests.RequestException, ValueError, KeyError):
-            return False  # carried forward until the next read
-        stamp = datetime.strptime(data["market_time"], "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007 - IST, next line
-        self._market = stamp.replace(tzinfo=IST).astimezone(UTC)
-        self._speed = float(data["speed"])
-        self._read_at = wall
-        return True
-
-    def now(self) -> datetime:
-        wall = time.monotonic()
-        with self._lock:
-            if wall - self._read_at >= self._refresh:
-                self._sync(wall)
-            ahead = timedelta(seconds=max(wall - self._read_at, 0.0) * self._speed)
-            self._last = max(self._last, self._market + ahead)
-            return self._last
 
 
 class _Stop:

@@ -9,9 +9,10 @@ import pytest
 from bytewax.errors import BytewaxRuntimeError
 
 from data_contracts.config import KitepilotConfig
+from orchestration.broker_endpoints import BrokerEndpoints
 from orchestration.settings import load_config
 from orchestration.stream_cli import recovery_dir
-from orchestration.stream_setup import BrokerEndpoints, FeedKind, StreamSpec
+from orchestration.stream_setup import FeedKind, StreamSpec
 from streaming.run import is_interruption, short_gil_switch
 
 
