@@ -95,13 +95,17 @@ class Lake:
         """Write ``frame`` into a day partition that holds other instruments too: rows of the
         instruments in ``frame`` are replaced, every other instrument's rows are kept, so merging
         the same data twice never duplicates a row."""
+        return self.write(table, day, self.merged_instruments(table, day, frame))
+
+    def merged_instruments(self, table: str, day: date, frame: pl.DataFrame) -> pl.DataFrame:
+        """The partition :meth:`upsert_instruments` would write (nothing is written)."""
         existing = self.read(table, day)
         if existing is not None:
             others = existing.filter(
                 ~pl.col("instrument_token").is_in(frame["instrument_token"].implode())
             )
             frame = pl.concat([others, frame])
-        return self.write(table, day, frame.sort("instrument_token", "ts_event"))
+        return frame.sort("instrument_token", "ts_event")
 
     def read(self, table: str, day: date) -> pl.DataFrame | None:
         """The partition as written (without a ``date`` column), or None if it does not exist."""

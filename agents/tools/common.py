@@ -17,6 +17,7 @@ from data_contracts.errors import ContractError
 from data_contracts.instruments import INDEX_UNDERLYINGS, Instrument
 from data_contracts.timeutil import IST, to_ist
 from execution.paper.market_lake import lake_instruments
+from models.data_quality.quarantine import read_candles
 from models.features import CANDLE_FEATURES, history_start
 
 __all__ = [
@@ -212,15 +213,12 @@ def candles_with_history(
     ctx: ToolContext, token: int, first: date, last: date, *, warmup: bool
 ) -> pl.DataFrame:
     """``candles_1m`` of ``token`` on the lake days in ``[first, last]`` and, with ``warmup``,
-    enough earlier sessions for the candle features' warm-up. Sorted by time."""
+    enough earlier sessions for the candle features' warm-up. Sorted by time. What failed
+    blocking checks (``candles_1m_quarantine``) is left out, and with ``warmup`` the history
+    starts after the instrument's last quarantined session, as the batch features read it."""
     start = first
     if warmup:
         start = history_start(ctx.calendar, first, CANDLE_FEATURES.warmup_bars, _ROWS_PER_SESSION)
-    frame = (
-        ctx.lake.scan(CANDLES_TABLE, start, last)
-        .filter(pl.col("instrument_token") == token)
-        .drop("date")
-        .sort("ts_event")
-        .collect()
-    )
-    return frame
+    # Never a bar a blocking check failed; the warm-up starts after a quarantined session.
+    frame = read_candles(ctx.lake, CANDLES_TABLE, start, last, tokens=[token], history=warmup)
+    return frame.sort("ts_event") if frame.height else frame

@@ -32,6 +32,7 @@ from execution.store.oms import OmsStore, OrderPurpose
 from execution.store.sql import SqlStore
 from models.backtest import FillModel
 from models.counterfactual import SCORED, counterfactual_trades, proposals_frame
+from models.data_quality.quarantine import read_candles
 from models.lake import Lake
 
 __all__ = [
@@ -279,16 +280,16 @@ def _status_detail(store: SqlStore, proposal: Proposal) -> str:
 
 def _candles(lake: Lake, proposals: Sequence[Proposal]) -> pl.DataFrame:
     """The lake's candles of the proposals' instruments, from the first proposal's IST day to
-    the last time exit's (the prices that followed every proposal, as far as the lake has them).
-    """
+    the last time exit's (the prices that followed every proposal, as far as the lake has them),
+    without what failed blocking checks."""
     first = min(p.ts_event for p in proposals).astimezone(IST).date()
     last = max(p.time_exit for p in proposals).astimezone(IST).date()
     tokens = sorted({int(p.instrument_token) for p in proposals})
     days = [d for d in lake.days(CANDLES_TABLE) if first <= d <= last]
     if not days:
         return _no_candles()
-    frame = lake.scan(CANDLES_TABLE, days[0], days[-1]).drop("date")
-    return frame.filter(pl.col("instrument_token").is_in(tokens)).collect()
+    # Never a bar a blocking check failed (candles_1m_quarantine).
+    return read_candles(lake, CANDLES_TABLE, days[0], days[-1], tokens=tokens)
 
 
 def _no_candles() -> pl.DataFrame:

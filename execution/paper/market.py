@@ -8,7 +8,9 @@ in market time: :meth:`MarketReplay.quotes_until` returns every update since the
 the exchange can match orders against each one. Same source, day and seed → the same quotes.
 
 Lake replay quotes only the instruments that have 1-minute candles in ``candles_1m`` for the day
-(the lake holds no ticks and no option candles unless they were ingested); their ticks are drawn
+(the lake holds no ticks and no option candles unless they were ingested), and never a bar that
+failed a blocking check (``candles_1m_quarantine``: not replayed, not served as history, not a
+previous close); their ticks are drawn
 inside each bar with a seeded stream, so a candle rebuilt from the quotes is the lake's candle
 (prices on the instrument's tick grid). See ``docs/paper-exchange.md``.
 """
@@ -43,12 +45,14 @@ from execution.paper.types import KiteApiError, Quote
 from execution.simulator.instruments import instruments_csv
 from execution.simulator.paths import epoch_us
 from execution.simulator.source import SimulatedMarket
+from models.data_quality.quarantine import CandleReader, quarantine_table
 from models.lake import Lake
 
 __all__ = ["CANDLES_TABLE", "INSTRUMENTS_TABLE", "MarketReplay"]
 
 _OWNER: Final = "MarketReplay"
 _ONE_DAY: Final = timedelta(days=1)
+QUARANTINE: Final = quarantine_table(CANDLES_TABLE)
 
 MinuteBars = Callable[[int, datetime, datetime], pl.DataFrame]
 """1-minute ``CandleFrame`` bars of one instrument closing in ``(start, end]``."""
@@ -146,11 +150,18 @@ class MarketReplay:
         if session is None:
             raise ContractError(_OWNER, "day", day, "must be an NSE session day")
         instruments = lake_instruments(lake, day)
-        candles = lake.read(CANDLES_TABLE, day)
-        if candles is None:
+        if not lake.partition_path(CANDLES_TABLE, day).is_file():
             raise ContractError(
                 _OWNER, "day", day, f"must have a {CANDLES_TABLE} partition in {lake.root}"
             )
+        # Never a bar a blocking check failed (candles_1m_quarantine): quotes, closes, history.
+        reader = CandleReader(lake, CANDLES_TABLE)
+        candles = reader.read(day, day)
+        if candles.is_empty() and not _empty_partition(lake, day):
+            rule = (
+                f"must have {CANDLES_TABLE} bars that passed the blocking checks (see {QUARANTINE})"
+            )
+            raise ContractError(_OWNER, "day", day, rule)
         by_token = {int(i.instrument_token): i for i in instruments}
         unknown = sorted(set(candles["instrument_token"].to_list()) - by_token.keys())
         if unknown:
@@ -176,16 +187,11 @@ class MarketReplay:
         def minute_bars(token: int, start: datetime, end: datetime) -> pl.DataFrame:
             first, last = start.astimezone(IST).date(), end.astimezone(IST).date()
             start, end = start.astimezone(UTC), end.astimezone(UTC)
-            return (
-                lake.scan(CANDLES_TABLE, first, last)
-                .filter(
-                    (pl.col("instrument_token") == token)
-                    & (pl.col("ts_event") > start)
-                    & (pl.col("ts_event") <= end)
-                )
-                .drop("date")
-                .sort("ts_event")
-                .collect()
+            bars = reader.read(first, last, tokens=[token])
+            if bars.is_empty():
+                return bars
+            return bars.filter((pl.col("ts_event") > start) & (pl.col("ts_event") <= end)).sort(
+                "ts_event"
             )
 
         return cls(
@@ -352,3 +358,8 @@ def _simulator_closes(market: SimulatedMarket, day: date, wanted: set[int]) -> d
         frame = market.option_candles(InstrumentToken(contract.instrument_token), day)
         closes[int(contract.instrument_token)] = float(frame["close"][-1])
     return closes
+
+
+def _empty_partition(lake: Lake, day: date) -> bool:
+    stored = lake.read(CANDLES_TABLE, day)
+    return stored is None or stored.is_empty()

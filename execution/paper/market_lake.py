@@ -1,7 +1,8 @@
 """Reading a replay day from the lake: the instruments dump, previous closes and seeded ticks.
 
 The ``instruments`` table holds :func:`data_contracts.instruments.instruments_to_frame` frames;
-``candles_1m`` holds ``CandleFrame`` bars (``ts_event`` = the bar's close). Ticks are drawn inside
+``candles_1m`` holds ``CandleFrame`` bars (``ts_event`` = the bar's close), read without what
+failed blocking checks (``candles_1m_quarantine``). Ticks are drawn inside
 each bar with :func:`execution.simulator.ticks.bar_ticks` from the stream
 ``(seed, TICKS, day, token)`` — the simulator's own tick generator and stream keys.
 """
@@ -21,6 +22,7 @@ from data_contracts.instruments import Instrument
 from execution.paper.market_book import InstrumentTicks
 from execution.simulator.rng import Purpose, stream
 from execution.simulator.ticks import bar_ticks, ticks_frame
+from models.data_quality.quarantine import CandleReader
 from models.lake import Lake
 
 __all__ = [
@@ -76,12 +78,14 @@ def lake_instruments(lake: Lake, day: date) -> list[Instrument]:
 
 
 def lake_closes(lake: Lake, day: date) -> dict[int, float]:
-    """Each instrument's last close in the latest ``candles_1m`` partition before ``day``."""
+    """Each instrument's last close in the latest ``candles_1m`` partition before ``day``, of
+    the bars no blocking check failed (read through
+    :class:`~models.data_quality.quarantine.CandleReader`)."""
     earlier = [d for d in lake.days(CANDLES_TABLE) if d < day]
     if not earlier:
         return {}
-    frame = lake.read(CANDLES_TABLE, earlier[-1])
-    if frame is None:
+    frame = CandleReader(lake, CANDLES_TABLE).read(earlier[-1], earlier[-1])
+    if not frame.height:
         return {}
     last = frame.sort("ts_event").group_by("instrument_token").agg(pl.col("close").last())
     return {int(t): float(c) for t, c in last.iter_rows()}

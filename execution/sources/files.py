@@ -51,6 +51,7 @@ from data_contracts.instruments import (
 from data_contracts.nse_calendar import REGULAR_CLOSE
 from data_contracts.schemas import CANDLE_SCHEMA, UTC_TIMESTAMP, CandleFrame
 from data_contracts.timeutil import IST, require_aware
+from models.data_quality.quarantine import CandleReader
 from models.lake import Lake
 
 __all__ = [
@@ -1171,7 +1172,8 @@ class ImportedMarketData:
 
 class LakeMarketData:
     """``MarketDataSource`` over a candle table of the lake (partitioned by the IST date of
-    ``ts_event``), at the one interval that table holds."""
+    ``ts_event``), at the one interval that table holds, without what failed blocking checks
+    (:class:`~models.data_quality.quarantine.CandleReader`)."""
 
     _OWNER = "LakeMarketData"
 
@@ -1185,6 +1187,7 @@ class LakeMarketData:
     ) -> None:
         self._lake = lake
         self._table = table
+        self._reader = CandleReader(lake, table)
         self._interval = _check_interval(self._OWNER, interval)
         self._instruments = tuple(instruments)
         lake.partition_path(table, date(2000, 1, 1))  # rejects a bad table name now, not later
@@ -1208,20 +1211,16 @@ class LakeMarketData:
                 interval,
                 f"must be {_describe(self._interval)} (the interval of {self._table})",
             )
-        scan = self._lake.scan(
-            self._table, first.astimezone(IST).date(), last.astimezone(IST).date()
+        # Never a bar a blocking check failed (the table's quarantine).
+        frame = self._reader.read(
+            first.astimezone(IST).date(), last.astimezone(IST).date(), tokens=[instrument_token]
         )
-        if "ts_event" not in scan.collect_schema().names():
+        if "ts_event" not in frame.columns:
             return empty_candles()
         return (
-            scan.filter(
-                (pl.col("instrument_token") == instrument_token)
-                & (pl.col("ts_event") > first)
-                & (pl.col("ts_event") <= last)
-            )
+            frame.filter((pl.col("ts_event") > first) & (pl.col("ts_event") <= last))
             .select(_CANDLE_COLUMNS)
             .sort("ts_event")
-            .collect()
         )
 
 

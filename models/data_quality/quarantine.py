@@ -18,36 +18,53 @@ kept next to them, so no later reader builds on what failed. Each entry is one o
   (the caller knows which days it loaded).
 
 Columns: :data:`QUARANTINE_SCHEMA` (``date`` is the IST date; the lake keeps it as the partition).
+
+Every reader of a candle table goes through :class:`CandleReader` (:func:`read_candles` for one
+read), which leaves out what the stored verdicts of the days it reads name. A stored day without a
+verdict (a lake written before verdicts existed, or by a writer that keeps none) has not been
+judged: it is read as stored, unless the reader is asked to judge it now (``judge_unjudged``: the
+same checks, as the ``features`` asset does before building on such a day).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Final
 
 import polars as pl
 
+from data_contracts.nse_calendar import NseCalendar
 from data_contracts.schemas import UTC_TIMESTAMP, ist_date
 from models.data_quality.aggregates import Aggregates
 from models.data_quality.checks import KeyedFrame
-from models.data_quality.report import QUARANTINE_SCHEMA
+from models.data_quality.report import QUARANTINE_SCHEMA, QualityReport
 from models.data_quality.suite import failing_keys
 from models.data_quality.thresholds import QualityThresholds
+from models.lake import Lake
 
 __all__ = [
     "QUARANTINE_SCHEMA",
+    "CandleReader",
     "build_quarantine",
     "clean_history",
     "drop_quarantined",
     "empty_quarantine",
     "last_closes",
+    "merge_judged",
+    "previous_closes",
     "quarantine_for_day",
     "quarantine_table",
+    "read_candles",
+    "write_judged",
 ]
 
 _INSTRUMENT: Final = "instrument_token"
 _DAY: Final = "_quarantine_day"
+_ONE_MINUTE: Final = dt.timedelta(minutes=1)
+_ROW: Final = "_quarantine_row"
+# Stored days searched back for each instrument's previous close (a missing session or two).
+PREVIOUS_CLOSE_DAYS: Final = 5
 
 
 def quarantine_table(table: str) -> str:
@@ -185,6 +202,220 @@ def last_closes(candles: pl.DataFrame, quarantine: pl.DataFrame) -> pl.DataFrame
         .last()
         .select(_INSTRUMENT, "ts_event", "close")
     )
+
+
+# -- reading a candle table of the lake without what failed --------------------------------------
+
+
+class CandleReader:
+    """Reads ``table`` (a candle table of ``lake``) without what failed blocking checks: the one
+    way to read candles (the streaming warm-up, labels, the paper exchange's replay, the MCP
+    tools, the research views).
+
+    A day without a stored verdict is read as stored; with ``judge_unjudged`` the same checks
+    judge it now (on ``calendar``, with the thresholds the ``candles_1m`` asset holds a day to;
+    this imports and runs great-expectations, seconds the first time), and a long-lived reader
+    keeps those verdicts (``cached_days`` of them, each until its day's partition is written
+    again)."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        table: str,
+        *,
+        judge_unjudged: bool = False,
+        calendar: NseCalendar | None = None,
+        interval: dt.timedelta = _ONE_MINUTE,
+        thresholds: QualityThresholds | None = None,
+        cached_days: int = 16,
+    ) -> None:
+        self._lake = lake
+        self._table = table
+        self._calendar = calendar  # judges an unjudged day: the shipped one unless given
+        self._interval = interval
+        self._thresholds = thresholds or QualityThresholds()
+        self._judge = judge_unjudged
+        self._cached_days = cached_days
+        self._worked_out: dict[tuple[dt.date, int], pl.DataFrame] = {}
+
+    @property
+    def lake(self) -> Lake:
+        return self._lake
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    def verdicts(self, days: Collection[dt.date]) -> pl.DataFrame:
+        """The quarantine of ``days`` (with ``date``): each day's stored verdict
+        (:func:`quarantine_table`), and with ``judge_unjudged`` for a stored day without one the
+        verdict of the checks run now over the whole day."""
+        held_table = quarantine_table(self._table)
+        judged = set(self._lake.days(held_table))
+        held = sorted(d for d in set(days) if d in judged)
+        found = [empty_quarantine()]
+        if held:
+            stored = self._lake.scan(held_table, held[0], held[-1]).collect()
+            found.append(
+                stored.filter(pl.col("date").is_in(held))
+                .select(empty_quarantine().columns)
+                .cast(empty_quarantine().schema)
+            )
+        if self._judge:
+            found.extend(self._work_out(d) for d in sorted(set(days) - judged))
+        merged = pl.concat(found, how="diagonal_relaxed").select(empty_quarantine().columns)
+        return merged.cast(empty_quarantine().schema)
+
+    def read(
+        self,
+        start: dt.date,
+        end: dt.date,
+        *,
+        tokens: Collection[int] | None = None,
+        history: bool = False,
+    ) -> pl.DataFrame:
+        """The rows of the lake days ``start..end`` (of ``tokens``, default every instrument;
+        without the partition column ``date``) less the quarantine: :func:`drop_quarantined`, or
+        with ``history`` :func:`clean_history` (a feature warm-up: each instrument's series
+        starts after its last quarantined session)."""
+        days = [d for d in self._lake.days(self._table) if start <= d <= end]
+        if not days:
+            return self._lake.scan(self._table, start, end).drop("date", strict=False).collect()
+        scan = self._lake.scan(self._table, days[0], days[-1])
+        if tokens is not None:
+            scan = scan.filter(pl.col(_INSTRUMENT).is_in(sorted({int(t) for t in tokens})))
+        candles = scan.drop("date").collect()
+        if not {_INSTRUMENT, "ts_event"} <= set(candles.columns):
+            return candles
+        quarantine = self.verdicts(days)
+        if quarantine.is_empty():
+            return candles
+        keep = clean_history if history else drop_quarantined
+        kept = keep(candles.with_row_index(_ROW), quarantine)
+        return kept.sort(_ROW).drop(_ROW)  # in the order stored
+
+    def _work_out(self, day: dt.date) -> pl.DataFrame:
+        path = self._lake.partition_path(self._table, day)
+        try:
+            key = (day, path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return empty_quarantine()
+        cached = self._worked_out.get(key)
+        if cached is not None:
+            return cached
+        from models.data_quality.validate import validate_candles  # here: validate imports this
+
+        frame = self._lake.read(self._table, day)
+        verdict = empty_quarantine()
+        if frame is not None and frame.height:
+            report = validate_candles(
+                frame.sort(_INSTRUMENT, "ts_event"),
+                interval=self._interval,
+                calendar=self._calendar or NseCalendar.default(),
+                thresholds=self._thresholds,
+                source=f"{self._table} {day.isoformat()} (no stored verdict)",
+            )
+            verdict = quarantine_for_day(report.quarantine, day).with_columns(
+                pl.lit(day).alias("date")
+            )
+        if len(self._worked_out) >= self._cached_days:
+            self._worked_out.pop(next(iter(self._worked_out)))
+        self._worked_out[key] = verdict
+        return verdict
+
+
+def read_candles(
+    lake: Lake,
+    table: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    tokens: Collection[int] | None = None,
+    history: bool = False,
+) -> pl.DataFrame:
+    """:meth:`CandleReader.read` once."""
+    return CandleReader(lake, table).read(start, end, tokens=tokens, history=history)
+
+
+# -- writing days with their verdicts -------------------------------------------------------------
+
+
+def write_judged(
+    lake: Lake, table: str, days: Mapping[dt.date, pl.DataFrame], quarantine: pl.DataFrame
+) -> None:
+    """Store each day's candles (``days``: the whole partition) with its verdict, the verdict
+    first (:func:`quarantine_for_day` of ``quarantine``, the validation of those days): no
+    reader ever sees a day's bars without it."""
+    for day, candles in days.items():
+        lake.write(quarantine_table(table), day, quarantine_for_day(quarantine, day))
+        lake.write(table, day, candles)
+
+
+def previous_closes(
+    lake: Lake, table: str, first: dt.date, tokens: Collection[int]
+) -> pl.DataFrame:
+    """Each of ``tokens``' last usable close before ``first`` (:func:`last_closes`: quarantined
+    bars left out), from the newest stored day back (:data:`PREVIOUS_CLOSE_DAYS` of them), so a
+    validation judges the first day's overnight move too."""
+    wanted = {int(t) for t in tokens}
+    found: list[pl.DataFrame] = []
+    if not wanted:
+        return pl.DataFrame()
+    earlier = [d for d in lake.days(table) if d < first][-PREVIOUS_CLOSE_DAYS:]
+    for day in reversed(earlier):
+        stored = lake.read(table, day)
+        if stored is None or not {_INSTRUMENT, "ts_event", "close"} <= set(stored.columns):
+            continue
+        verdict = lake.read(quarantine_table(table), day)
+        held = empty_quarantine() if verdict is None else verdict
+        closes = last_closes(stored, held).filter(pl.col(_INSTRUMENT).is_in(sorted(wanted)))
+        found.append(closes)
+        wanted -= set(closes[_INSTRUMENT].to_list())
+        if not wanted:
+            break
+    return pl.concat(found) if found else pl.DataFrame()
+
+
+def merge_judged(
+    lake: Lake,
+    table: str,
+    candles: pl.DataFrame,
+    *,
+    interval: dt.timedelta,
+    calendar: NseCalendar,
+    thresholds: QualityThresholds | None = None,
+) -> QualityReport:
+    """Merge ``candles`` (an import: any instruments, any days) into ``table``'s day partitions
+    as :meth:`Lake.merged_instruments` does, and store each merged day with its verdict as the
+    ``candles_1m`` asset stores a day: the merged days (the imported instruments replaced, every
+    other instrument of those days kept) are validated first, judged against each instrument's
+    previous close in the lake, then written with :func:`write_judged`. Returns that validation
+    (of the merged days, not of ``candles`` alone)."""
+    from models.data_quality.validate import validate_candles  # here: validate imports this
+
+    by_day = candles.with_columns(ist_date().alias(_DAY)).partition_by(
+        _DAY, as_dict=True, include_key=False
+    )
+    days = {
+        day: lake.merged_instruments(table, day, frame)
+        for (day,), frame in sorted(by_day.items(), key=lambda item: item[0])
+        if isinstance(day, dt.date)
+    }
+    if not days:
+        return validate_candles(candles, interval=interval, calendar=calendar, source=table)
+    merged = pl.concat(list(days.values()), how="diagonal_relaxed").sort(_INSTRUMENT, "ts_event")
+    first, last = min(days), max(days)
+    report = validate_candles(
+        merged,
+        interval=interval,
+        calendar=calendar,
+        thresholds=thresholds or QualityThresholds(),
+        source=f"{table} {first.isoformat()}..{last.isoformat()}",
+        expected_range=(first, last),
+        previous_closes=previous_closes(lake, table, first, merged[_INSTRUMENT].unique()),
+    )
+    write_judged(lake, table, days, report.quarantine)
+    return report
 
 
 def _kinds(quarantine: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:

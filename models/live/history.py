@@ -1,6 +1,9 @@
 """Candles before the first live bar, to fill an instrument's feature window at start-up.
 
-:class:`LakeHistory` reads the lake's ``candles_1m`` (replay, paper on simulated or imported data);
+:class:`LakeHistory` reads the lake's ``candles_1m`` (replay, paper on simulated or imported data)
+without what failed blocking checks, as the batch features read it
+(:func:`models.data_quality.quarantine.clean_history`: quarantined bars left out, and an
+instrument's history starts after its last quarantined session);
 :class:`SourceHistory` asks a ``MarketDataSource`` (Kite's historical API, the paper exchange's
 historical endpoint). Either returns a CandleFrame of the bars closing at or before ``end``, at most
 ``bars`` of them: enough whole sessions are read to cover them.
@@ -18,6 +21,7 @@ from data_contracts.ids import InstrumentToken
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.ports import MarketDataSource
 from data_contracts.timeutil import IST
+from models.data_quality.quarantine import CandleReader, clean_history
 from models.lake import Lake
 
 __all__ = ["CANDLES_TABLE", "History", "LakeHistory", "SourceHistory"]
@@ -43,31 +47,36 @@ def _days(calendar: NseCalendar, end: datetime, bars: int) -> list[date]:
 
 
 class LakeHistory:
-    """History from the lake's 1-minute candles (a day's partition is read once and cached)."""
+    """History from the lake's 1-minute candles, less what failed blocking checks (a day's
+    partition and its verdict are read once and cached)."""
 
     def __init__(self, lake: Lake, calendar: NseCalendar, *, cached_days: int = 8) -> None:
         self._lake = lake
         self._calendar = calendar
-        self._cache: dict[date, pl.DataFrame] = {}
+        self._reader = CandleReader(lake, CANDLES_TABLE)
+        self._cache: dict[date, tuple[pl.DataFrame, pl.DataFrame]] = {}
         self._cached_days = cached_days
 
     def candles_before(self, instrument_token: int, end: datetime, bars: int) -> pl.DataFrame:
-        frames = [self._day(day) for day in _days(self._calendar, end, bars)]
-        present = [frame for frame in frames if frame.height]
+        read = [self._day(day) for day in _days(self._calendar, end, bars)]
+        present = [(frame, verdict) for frame, verdict in read if frame.height]
         if not present:
             return pl.DataFrame()
         mine = (pl.col("instrument_token") == instrument_token) & (pl.col("ts_event") <= end)
-        return pl.concat(present, how="vertical_relaxed").filter(mine).sort("ts_event").tail(bars)
+        candles = pl.concat([frame for frame, _ in present], how="vertical_relaxed").filter(mine)
+        quarantine = pl.concat([verdict for _, verdict in present])
+        return clean_history(candles, quarantine).sort("ts_event").tail(bars)
 
-    def _day(self, day: date) -> pl.DataFrame:
-        frame = self._cache.get(day)
-        if frame is None:
+    def _day(self, day: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+        cached = self._cache.get(day)
+        if cached is None:
             frame = self._lake.read(CANDLES_TABLE, day)
             frame = pl.DataFrame() if frame is None else frame
+            verdict = self._reader.verdicts([day])
             if len(self._cache) >= self._cached_days:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[day] = frame
-        return frame
+            cached = self._cache[day] = (frame, verdict)
+        return cached
 
 
 class SourceHistory:
