@@ -29,6 +29,7 @@ from data_contracts.market import Tick
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import IST, UTC
 from execution.paper.market_lake import CANDLES_TABLE, lake_closes, lake_ticks
+from models.data_quality.quarantine import CandleReader
 from models.lake import Lake
 from models.live import ClockMark
 
@@ -168,9 +169,9 @@ class LakeReplay:
         )
 
     def _ticks(self, day: date) -> _DayTicks | None:
-        candles = self._lake.read(CANDLES_TABLE, day)
-        if candles is None:
+        if not self._lake.partition_path(CANDLES_TABLE, day).is_file():
             return None
+        candles = CandleReader(self._lake, CANDLES_TABLE).read(day, day)
         if self._until is not None:
             last = datetime.combine(day, self._until, tzinfo=IST).astimezone(UTC)
             candles = candles.filter(pl.col("ts_event") <= last)

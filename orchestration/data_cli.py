@@ -23,10 +23,10 @@ from data_contracts.clock import SystemClock
 from data_contracts.config import DataSource, KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import ist_date
 from data_contracts.timeutil import to_ist
-from execution.sources.files import ImportResult, import_candles
+from execution.sources.files import import_candles
 from models.data_quality import QualityReport, infer_interval, validate_candles
+from models.data_quality.quarantine import merge_judged
 from models.lake import Lake
 from orchestration.definitions import DAILY_JOB, build_definitions
 
@@ -35,7 +35,6 @@ __all__ = [
     "import_files",
     "lake_summary",
     "simulate_days",
-    "store_import",
     "validate_table",
 ]
 
@@ -119,16 +118,6 @@ def _table_for(interval: timedelta) -> str:
     return "candles_1d" if interval >= timedelta(days=1) else f"candles_{minutes}m"
 
 
-def store_import(lake: Lake, result: ImportResult) -> tuple[str, int]:
-    """Merge an import into the lake's day partitions of its interval; returns the table and the
-    number of days written."""
-    table = _table_for(result.interval)
-    days = result.candles.select(ist_date().unique().sort()).to_series().to_list()
-    for day in days:
-        lake.upsert_instruments(table, day, result.candles.filter(ist_date() == day))
-    return table, len(days)
-
-
 def _rejections_store(config: KitepilotConfig) -> Lake:
     return Lake(config.storage.reports_dir / "rejected")
 
@@ -153,7 +142,15 @@ def import_files(config: KitepilotConfig, path: Path, preset: str | None) -> lis
         task = progress.add_task("import → lake → checks", total=len(files))
         for file in files:
             result = import_candles(file, preset)
-            store_import(lake, result)
+            # Stored as the candles_1m asset stores a day: each merged day with its verdict, so
+            # what fails a blocking check is quarantined, never read downstream.
+            merge_judged(
+                lake,
+                _table_for(result.interval),
+                result.candles,
+                interval=result.interval,
+                calendar=calendar,
+            )
             if result.rejected.height:
                 # Dead letters: every rejected row with its reason, kept per file and import day.
                 _rejections_store(config).write(_slug(file), _today(), result.rejected)

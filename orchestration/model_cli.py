@@ -28,6 +28,7 @@ from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from models.backtest import BacktestResult, run_backtest
+from models.data_quality.quarantine import read_candles
 from models.lake import Lake
 from models.reports import write_backtest_report
 from models.research import STRATEGIES, SavedStudy, load_study, strategy_entries
@@ -137,7 +138,7 @@ def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) ->
             "backtest", "--from", first, f"no validated training_set days in {first}..{last}"
         )
     rows = lake.scan(TRAINING_SET_TABLE, days[0], days[-1]).drop("date").collect()
-    bars = lake.scan(CANDLES_TABLE, days[0], days[-1]).drop("date").collect()
+    bars = read_candles(lake, CANDLES_TABLE, days[0], days[-1])
     calendar = NseCalendar.default(override=config.calendar.holidays_file)
     settings = model_pipeline(config, calendar).research
     version = None
@@ -195,7 +196,7 @@ def _backtest_options(
     with _spinner(f"backtest {strategy} {days[0]} → {days[-1]}"):
         trades = long_option_trades(
             signals,
-            read(CANDLES_TABLE),
+            read_candles(lake, CANDLES_TABLE, days[0], days[-1]),
             chain,
             instruments,
             params=pipeline.options,

@@ -81,7 +81,9 @@ def _backtest(
     from assets.market_data import CANDLES_TABLE
     from assets.models import TRAINING_SET_TABLE
     from data_contracts.clock import SystemClock
+    from data_contracts.schemas import ist_date
     from models.backtest import run_backtest
+    from models.data_quality.quarantine import read_candles
     from models.lake import Lake
     from models.registry import MlflowRegistry
     from models.research import strategy_entries
@@ -122,8 +124,12 @@ def _backtest(
     if until is not None:
         ist = pl.col("ts_decision").dt.convert_time_zone("Asia/Kolkata")
         entries = entries.filter(ist.dt.time() <= until)
+    bars = read_candles(lake, CANDLES_TABLE, days[0], days[-1], tokens=tokens or None)
     return run_backtest(
-        read(CANDLES_TABLE), entries, fills=settings.fills, portfolio=settings.portfolio
+        bars.filter(ist_date().is_in(list(days))),
+        entries,
+        fills=settings.fills,
+        portfolio=settings.portfolio,
     )
 
 
