@@ -31,7 +31,9 @@ class BrokerLogin:
 
 def paper_session(config: KitepilotConfig) -> BrokerEndpoints:
     """A session on the local paper exchange (its login page needs no password)."""
-    from orchestration.paper_cli import credentials  # here: a live session needs no paper side
+    from orchestration.paper_credentials import (
+        credentials,  # here: a live session needs no paper side
+    )
 
     paper = config.paper_exchange
     root = f"http://{paper.host}:{paper.port}"

@@ -62,7 +62,7 @@ def market_clock(config: KitepilotConfig, login: BrokerLogin) -> Clock:
     if config.mode is TradingMode.LIVE:
         return SystemClock()
     from execution.paper.exchange_clock import ExchangeClock
-    from orchestration.paper_cli import credentials
+    from orchestration.paper_credentials import credentials
 
     root = login.endpoints.rest_root
     if root is None:  # a paper session always points at the local exchange

@@ -33,7 +33,7 @@ from execution.kite import (
     run_login,
     session_status,
 )
-from orchestration.paper_cli import credentials
+from orchestration.paper_credentials import credentials
 
 __all__ = ["LoginTarget", "login", "login_target", "session_info"]
 

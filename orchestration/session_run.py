@@ -49,7 +49,7 @@ from models.live import ScoredPoint
 from orchestration.broker_endpoints import BrokerEndpoints
 from orchestration.broker_login import BrokerLogin
 from orchestration.execution_cli import build_executor
-from orchestration.paper_cli import credentials
+from orchestration.paper_credentials import credentials
 from orchestration.stream_setup import FeedKind, StreamSpec, build_stream
 from streaming.run import run_flow
 

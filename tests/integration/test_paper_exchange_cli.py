@@ -17,7 +17,8 @@ from data_contracts.nse_calendar import NseCalendar
 from execution.paper.app import PaperExchange
 from orchestration import cli, paper_cli
 from orchestration.cli import app
-from orchestration.paper_cli import PaperOverrides, build_paper_exchange, credentials, replay_day
+from orchestration.paper_cli import PaperOverrides, build_paper_exchange, replay_day
+from orchestration.paper_credentials import credentials
 from orchestration.settings import load_config
 
 TODAY = date(2026, 8, 19)  # Wednesday: the last session before it is Tuesday 18 August

@@ -32,7 +32,7 @@ from execution.orders.service import ExecutionService
 from execution.paper.exchange_clock import ExchangeClock
 from orchestration.broker_login import BrokerLogin, paper_session
 from orchestration.execution_cli import build_executor
-from orchestration.paper_cli import credentials
+from orchestration.paper_credentials import credentials
 from orchestration.settings import load_config
 
 _LOOP_WALL: Final = 0.02  # wall seconds between executor turns (as `kitepilot replay`)

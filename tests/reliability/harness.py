@@ -65,7 +65,7 @@ from execution.paper.faults import FaultPlan
 from execution.store import OmsStore, SqlStore
 from orchestration.broker_login import BrokerLogin, paper_session
 from orchestration.execution_cli import build_executor
-from orchestration.paper_cli import credentials
+from orchestration.paper_credentials import credentials
 from orchestration.settings import CONFIG_FILE_VARIABLE, load_config
 from tests.stream_world import MODEL, REPLAY_DAY, World, stream_world
 

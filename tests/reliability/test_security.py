@@ -22,7 +22,7 @@ from data_contracts.config import KitepilotConfig
 from execution.audit import AuditLog
 from execution.kite.session import KiteSession, SessionFile
 from orchestration.dashboard_cli import dashboard_token
-from orchestration.paper_cli import credentials
+from orchestration.paper_credentials import credentials
 from orchestration.settings import load_config
 from tests.reliability.security import (
     REPO_ROOT,

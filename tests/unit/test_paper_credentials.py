@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from orchestration.paper_cli import credentials
+from orchestration.paper_credentials import credentials
 from orchestration.settings import load_config
 
 
