@@ -51,7 +51,8 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No setting is infinite or NaN: `capital: .inf` or KITEPILOT_CAPITAL=inf is refused by name.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class RiskConfig(_Section):

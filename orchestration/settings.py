@@ -40,6 +40,7 @@ ENV_PREFIX = "KITEPILOT_"
 CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}CONFIG"
 DEFAULT_USER_FILE = Path("kitepilot.yaml")
 SECRET_KEYS = frozenset({"kite.api_key", "kite.api_secret"})
+_MAX_DEPTH = 64  # YAML nesting refused beyond this: settings are a few levels deep
 # Any key whose name suggests a credential is treated as one, so a typo such as
 # KITEPILOT_KITE_API_KEY (one underscore) or KITE.API_SECRET is hidden and refused like the
 # real key.
@@ -124,12 +125,17 @@ class _TreeLoader(yaml.SafeLoader):
     *a}``): such a node contains itself, and settings are a tree. Anchors and aliases elsewhere
     (a block of values reused) stay allowed."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str | bytes) -> None:
         super().__init__(stream)
         self._open_anchors: list[str] = []  # of the collections being composed, outermost first
+        self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves it bare
+        if self._depth >= _MAX_DEPTH:  # PyYAML composes recursively: refused, not overflowed
+            mark = event.start_mark if isinstance(event.start_mark, yaml.Mark) else None
+            rule = f"nested more than {_MAX_DEPTH} levels (settings are a shallow tree)"
+            raise yaml.composer.ComposerError(None, None, rule, mark)
         if isinstance(event, yaml.AliasEvent) and event.anchor in self._open_anchors:
             mark = event.start_mark if isinstance(event.start_mark, yaml.Mark) else None
             raise yaml.composer.ComposerError(
@@ -141,9 +147,11 @@ class _TreeLoader(yaml.SafeLoader):
         opens = isinstance(event, yaml.CollectionStartEvent) and event.anchor is not None
         if opens:
             self._open_anchors.append(event.anchor)
+        self._depth += 1
         try:
             return super().compose_node(parent, index)
         finally:
+            self._depth -= 1
             if opens:
                 self._open_anchors.pop()
 
@@ -158,10 +166,12 @@ class _TreeLoader(yaml.SafeLoader):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_TreeLoader)  # noqa: S506 - a SafeLoader subclass
+        # Bytes: PyYAML's reader decodes them, and text that is not UTF-8 (or UTF-16 with its
+        # BOM) is a ReaderError like any other YAML error.
+        loaded = yaml.load(path.read_bytes(), Loader=_TreeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        found = getattr(error, "problem", None) or type(error).__name__
+        found = getattr(error, "problem", None) or str(error) or type(error).__name__
         if mark is not None:
             found = f"{found} at line {mark.line + 1}"
         raise ConfigError([ConfigProblem(str(path), "must be valid YAML", found)]) from None
@@ -179,6 +189,10 @@ def _file_key_problems(
     .env or the environment; a YAML file gets committed or shared."""
     problems = []
     for key, value in values.items():
+        if isinstance(key, str) and not _is_text(key):
+            rule = f"is not a setting name: must be valid Unicode text (in {path})"
+            problems.append(ConfigProblem(f"{prefix}{key!a}", rule, HIDDEN))
+            continue
         if isinstance(key, str) and not key.strip():
             # Never echo the value: it may be a secret under a name that was lost.
             rule = f"is not a setting name: names must not be blank (in {path})"
@@ -230,6 +244,10 @@ def _merge_variables(
     for name, raw in variables.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_VARIABLE:
             continue
+        if not _is_text(name):
+            rule = f"is not a setting name: must be valid Unicode text (set in {source})"
+            problems.append(ConfigProblem(ascii(name), rule, HIDDEN))
+            continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if not all(path):
             rule = f"must be {ENV_PREFIX}<SECTION>__<KEY> with no empty part (set in {source})"
@@ -247,10 +265,20 @@ def _merge_variables(
     return problems
 
 
+def _is_text(name: str) -> bool:
+    """Whether ``name`` is valid Unicode (no lone surrogate: what undecodable bytes become)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _shape_problems(error: ValidationError) -> list[ConfigProblem]:
     problems = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"])
+        # A problem is always named: a location pydantic leaves empty is the settings as a whole.
+        key = ".".join(str(part) for part in item["loc"]) or "(the settings)"
         value = HIDDEN if is_secret_key(key) else item.get("input")
         if item["type"] == "extra_forbidden":
             # Never echo an unknown key's value: it may be a secret under a mistyped name.

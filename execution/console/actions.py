@@ -53,7 +53,15 @@ class OperatorActions:
     _executor: Executor | None = field(default=None, init=False)
 
     def authorised(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(str(token).encode(), self.token.encode())
+        """Whether ``token`` is the action token: anything but a non-empty string of valid
+        Unicode (a lone surrogate cannot be encoded) is not."""
+        if not isinstance(token, str) or not token:
+            return False
+        try:
+            given = token.encode()
+        except UnicodeEncodeError:
+            return False
+        return hmac.compare_digest(given, self.token.encode())
 
     def approve(
         self, token: str | None, proposal_id: str, actor: str, reason: str = ""

@@ -7,11 +7,16 @@ encoder, the tick boundary, candle building and the domain model's validators.
   ``Tick`` or a counted ``DeadLetter`` with a reason, and the feed's counters add up.
 * **codec** — arbitrary quotes through ``encode_framed_packet``: refused with a ``ContractError``
   naming the field, or encoded so that the client and ``TickParser`` read the same price back.
+  Every float (up to the float maximum, NaN, the infinities), integers of any size, times of any
+  year and UTC offset (and naive ones) are drawn.
 * **candles** — ticks in any order (late, early, duplicated, far apart) into a
   :class:`CandleBuilder`: every tick is folded or refused as ``out_of_order``; every candle is
   rebuilt exactly from the ticks that were accepted (nothing refused reaches a candle).
-* **validators** — any Python value into ``data_contracts.validation``: the value back, or a
-  ``ContractError``.
+* **validators** — any Python value (integers of any size, text with lone surrogates, nested
+  containers, …) into ``data_contracts.validation``: the value back, or a ``ContractError``.
+
+Each input that reproduced a finding before its fix (B1, B2 in docs/RELIABILITY.md) is a
+regression seed of its target: always run first, its outcome reported by name.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import math
 import struct
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
 from hypothesis import strategies as st
@@ -44,11 +49,13 @@ from execution.paper.ticker_codec import (
 )
 from execution.paper.types import DepthLevel, Quote
 from models.live.candles import CandleBuilder, bar_close
-from tests.reliability.fuzz_common import error_type, explore
+from tests.reliability.fuzz_common import Seed, any_text, error_type, explore
 
 __all__ = [
+    "HUGE_INTEGER",
     "HUGE_PRICE_CASE",
     "KNOWN_TOKENS",
+    "REGRESSION_SEEDS",
     "candle_streams",
     "check_candles",
     "check_quote",
@@ -146,21 +153,29 @@ def check_wire(frame: bytes) -> Counter[str]:
 
 # -- codec ---------------------------------------------------------------------------------------
 
-# Finite floats up to 1e300: a price whose paise overflow a float (1e307 x 100) is a known bug
-# (HUGE_PRICE); NaN and the infinities are drawn on their own.
+# Prices and quantities: every float (near the float maximum a price's paise overflow to inf —
+# finding B1), NaN and the infinities, integers of any size (beyond a float too) and plausible
+# prices, so most quotes get as far as the wire.
+_ANY_INTEGER: Final = st.integers() | st.integers(-(10**400), 10**400)
 _numbers = (
-    st.floats(-1e300, 1e300)
-    | st.sampled_from([math.nan, math.inf, -math.inf])
+    st.floats()
+    | st.sampled_from([math.nan, math.inf, -math.inf, 1e307, -1e307, 1.7976931348623157e308])
     | st.floats(min_value=0.05, max_value=100_000.0)
-    | st.integers(-5, 2**33)
+    | _ANY_INTEGER
 )
-_counts = st.integers(-5, 2**33) | st.integers(0, 1_000_000)
-_times = st.datetimes(
-    min_value=datetime(1900, 1, 1),  # noqa: DTZ001 - bounds of naive values made aware below
-    max_value=datetime(2200, 1, 1),  # noqa: DTZ001 - as above
-    timezones=st.just(UTC),
-) | st.just(T0)
-_levels = st.lists(st.builds(DepthLevel, _numbers, _counts, _counts), max_size=6)
+_counts = _ANY_INTEGER | st.integers(0, 1_000_000)
+# Any time from year 1 to 9999: aware at any UTC offset (the extremes do not fit the wire's 32-bit
+# seconds, and near year 1 or 9999 an offset takes UTC out of range), or naive (refused).
+_offsets = st.just(UTC) | st.timedeltas(
+    min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
+).map(timezone)
+_wire_times = st.datetimes(
+    min_value=datetime(1970, 1, 2),  # noqa: DTZ001 - bounds of naive values made aware
+    max_value=datetime(2106, 2, 6),  # noqa: DTZ001 - as above (32-bit seconds end in 2106)
+    timezones=_offsets,
+)
+# Times the wire can carry are drawn three times in five, so most quotes get past ts_event.
+_times = st.just(T0) | _wire_times | _wire_times | st.datetimes(timezones=_offsets) | st.datetimes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,29 +184,43 @@ class QuoteCase:
     mode: str
 
 
+def _quote_values(
+    tokens: st.SearchStrategy[int],
+    numbers: st.SearchStrategy[float],
+    counts: st.SearchStrategy[int],
+    times: st.SearchStrategy[datetime],
+) -> st.SearchStrategy[dict[str, Any]]:
+    levels = st.lists(st.builds(DepthLevel, numbers, counts, counts), max_size=6).map(tuple)
+    return st.fixed_dictionaries(
+        {"instrument_token": tokens, "ts_event": times, "last_price": numbers},
+        optional={
+            "last_quantity": counts,
+            "last_trade_time": st.none() | times,
+            "average_price": numbers,
+            "volume": counts,
+            "buy_quantity": counts,
+            "sell_quantity": counts,
+            "open": numbers,
+            "high": numbers,
+            "low": numbers,
+            "close": numbers,
+            "oi": counts,
+            "bids": levels,
+            "asks": levels,
+        },
+    )
+
+
+# Half the quotes are of any values; half are plausible (a known instrument, a time and prices
+# and quantities the wire can carry), so the round trip of the price is explored as well.
 quotes: st.SearchStrategy[QuoteCase] = st.builds(
     QuoteCase,
-    st.fixed_dictionaries(
-        {
-            "instrument_token": st.sampled_from(KNOWN_TOKENS) | st.integers(-5, 2**33),
-            "ts_event": _times,
-            "last_price": _numbers,
-        },
-        optional={
-            "last_quantity": _counts,
-            "last_trade_time": st.none() | _times,
-            "average_price": _numbers,
-            "volume": _counts,
-            "buy_quantity": _counts,
-            "sell_quantity": _counts,
-            "open": _numbers,
-            "high": _numbers,
-            "low": _numbers,
-            "close": _numbers,
-            "oi": _counts,
-            "bids": _levels.map(tuple),
-            "asks": _levels.map(tuple),
-        },
+    _quote_values(st.sampled_from(KNOWN_TOKENS) | _ANY_INTEGER, _numbers, _counts, _times)
+    | _quote_values(
+        st.sampled_from(KNOWN_TOKENS),
+        st.floats(min_value=0.05, max_value=100_000.0) | st.integers(1, 100_000),
+        st.integers(0, 1_000_000),
+        _wire_times,
     ),
     st.sampled_from(MODES),
 )
@@ -218,9 +247,8 @@ def check_quote(case: QuoteCase) -> str:
     return "round trip"
 
 
-# Known bug: _fits (ticker_codec.py:292) rounds value x divisor, which overflows to inf for a
-# finite price near the float maximum: OverflowError instead of the ContractError naming it.
-HUGE_PRICE: Final = 1e307
+# Finding B1 (fixed): a finite price whose paise overflow a float (1e307 x 100 = inf) made the
+# encoder's range check raise OverflowError; it is refused naming last_price now.
 HUGE_PRICE_CASE: Final = QuoteCase(
     {"instrument_token": INFY, "ts_event": T0, "last_price": 1e307}, "ltp"
 )
@@ -309,29 +337,33 @@ _VALIDATORS: Final = {
     "probability": lambda v: validation.probability("Fuzz", "value", v),
     "integer": lambda v: validation.integer("Fuzz", "value", v, minimum=0),
     "non_empty": lambda v: validation.non_empty("Fuzz", "value", v),
+    "text": lambda v: validation.text("Fuzz", "value", v, max_chars=20, required=True),
     "token id": lambda v: InstrumentToken(validation.integer("Fuzz", "value", v, minimum=1)),
 }
-# Integers a float can hold: the validators' contract for larger ones is a known bug (below).
-FLOAT_RANGE_INTEGERS: Final = st.integers(-(2**1000), 2**1000)
-_numbers_of_every_kind = (
-    FLOAT_RANGE_INTEGERS | st.floats() | st.floats(-1e6, 1e6) | st.integers(-10, 10)
-)
-_any_value = _numbers_of_every_kind | st.recursive(
-    st.none()
-    | st.booleans()
-    | FLOAT_RANGE_INTEGERS
-    | st.floats()
-    | st.text(max_size=10)
-    | st.binary(max_size=10)
-    | st.decimals()
-    | st.fractions()
-    | st.complex_numbers()
-    | st.datetimes(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
-    max_leaves=5,
+# Integers of any size: beyond the float range (±10**400) the number validators once raised
+# OverflowError (finding B2). Text of any code points, lone surrogates included, for `text`.
+_numbers_of_every_kind = _ANY_INTEGER | st.floats() | st.floats(-1e6, 1e6) | st.integers(-10, 10)
+_any_value = (
+    _numbers_of_every_kind
+    | any_text(30)
+    | st.recursive(
+        st.none()
+        | st.booleans()
+        | _ANY_INTEGER
+        | st.floats()
+        | any_text(10)
+        | st.binary(max_size=10)
+        | st.decimals()
+        | st.fractions()
+        | st.complex_numbers()
+        | st.datetimes(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+        max_leaves=5,
+    )
 )
 validator_inputs = st.tuples(st.sampled_from(sorted(_VALIDATORS)), _any_value)
-# Known bug: math.isfinite(int) overflows for integers beyond a float (validation.py:14).
+# Finding B2 (fixed): math.isfinite of an int beyond a float raised OverflowError; refused as
+# "must be a finite number" now.
 HUGE_INTEGER: Final = 10**400
 
 
@@ -340,11 +372,28 @@ def check_validator(case: tuple[str, Any]) -> str:
     try:
         result = _VALIDATORS[name](value)
     except ContractError as error:
-        return f"{name}: refused ({error.rule})"
+        return f"{name}: refused ({error.rule.split(' (')[0]})"
     if name in ("finite", "positive", "non_negative", "probability"):
         assert isinstance(result, float), (name, value, result)
         assert math.isfinite(result), (name, value, result)
+    if name == "text":
+        assert isinstance(result, str), (value, result)
+        assert result == value, (value, result)
+        result.encode("utf-8")  # storable: no lone surrogate got through
     return f"{name}: accepted"
+
+
+# What each fixed finding's input must end as now (the regression seeds of ``run``).
+REGRESSION_SEEDS: Final = {
+    "codec": (
+        Seed("B1", "Quote(last_price=1e307), ltp mode: paise overflow a float", HUGE_PRICE_CASE),
+    ),
+    "validators": (
+        Seed("B2", "validation.finite(10**400)", ("finite", HUGE_INTEGER)),
+        Seed("B2", "validation.positive(-10**400)", ("positive", -HUGE_INTEGER)),
+        Seed("B2", "validation.probability(10**400)", ("probability", HUGE_INTEGER)),
+    ),
+}
 
 
 # -- the runner's entry ---------------------------------------------------------------------------
@@ -361,11 +410,7 @@ def run(examples: int = 2_000) -> dict[str, Any]:
             quotes,
             check_quote,
             examples=examples,
-            seeds=[HUGE_PRICE_CASE],
-            known_bugs=[
-                "a finite price whose paise overflow a float (1e307): OverflowError from _fits "
-                "instead of ContractError (execution/paper/ticker_codec.py:292)"
-            ],
+            seeds=REGRESSION_SEEDS["codec"],
         ),
         explore(
             "candle building: ticks in any order", candle_streams, check_candles, examples=examples
@@ -375,11 +420,7 @@ def run(examples: int = 2_000) -> dict[str, Any]:
             validator_inputs,
             check_validator,
             examples=examples,
-            seeds=[("finite", HUGE_INTEGER), ("positive", -HUGE_INTEGER)],
-            known_bugs=[
-                "validation.finite/positive/non_negative/probability raise OverflowError for an "
-                "int beyond a float (data_contracts/validation.py:14)"
-            ],
+            seeds=REGRESSION_SEEDS["validators"],
         ),
     ]
     return {

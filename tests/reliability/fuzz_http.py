@@ -6,15 +6,19 @@ build_services``, as ``kitepilot dashboard`` builds it) is served on 127.0.0.1 b
 single-threaded werkzeug server, over a real SQLite store with live proposals and the
 hand-written fake broker behind the executor. Requests are
 
-* garbage: any bytes, any JSON, under any content type, to ``/_dash-update-component``;
+* garbage: any bytes, any JSON (strings with lone surrogates — JSON's ``"\ud800"``, which a
+  browser can send —, integers of any size, NaN and the infinities Python's JSON reads), under
+  any content type, to ``/_dash-update-component``;
 * callback-shaped: a real callback of the page (from ``app.callback_map``) with fuzzed input and
-  state values — the operator token among them, valid half the time;
-* paths: ``GET`` of odd and traversing paths.
+  state values of every JSON type — the operator token among them, valid half the time;
+* paths: ``GET`` of odd and traversing paths, and of any text percent-encoded (bytes that are not
+  UTF-8 too).
 
 After every request: nothing was decided, killed, paused, sent or cancelled unless the request
 carried the valid token; the answer is an HTTP status, and a 500 is attributed to the frame that
 raised (Dash's own envelope parsing, or one of our callbacks — a bug). At the end the server
-still answers.
+still answers. The callback inputs of finding B9 (500s from our callbacks, fixed) are the
+dashboard target's regression seeds (``B9_INPUTS``).
 
 **MCP.** See :func:`mcp_target`: the ``kitepilot mcp`` server's HTTP transport, if it exists.
 """
@@ -52,10 +56,10 @@ from orchestration.dashboard_cli import build_services
 from orchestration.settings import load_config
 from tests import factories
 from tests.fake_broker import FakeBroker
-from tests.reliability.fuzz_common import error_type, explore
+from tests.reliability.fuzz_common import Seed, any_text, error_type, explore
 
 __all__ = [
-    "KNOWN_CALLBACK_CRASHES",
+    "B9_INPUTS",
     "PROPOSALS",
     "RESERVED",
     "TOKEN",
@@ -67,6 +71,7 @@ __all__ = [
     "crash_site",
     "dash_requests",
     "dash_world",
+    "regression_seeds",
     "run",
 ]
 
@@ -79,21 +84,66 @@ PROPOSALS: Final = tuple(f"p-dash-{i}" for i in range(30))
 # Seeded too, but never drawn by the fuzzer: for scenarios that need an undecided proposal.
 RESERVED: Final = ("p-reserved-0", "p-reserved-1")
 UPDATE: Final = "/_dash-update-component"
-# Our callbacks that answer HTTP 500 to input of a shape the page never sends (bugs: they read a
-# value's type before, or without, checking it). Matched by file and function.
-KNOWN_CALLBACK_CRASHES: Final = frozenset(
-    {
-        "dashboard/callbacks.py fire_kill",  # (typed or "").strip() on a non-string
-        "dashboard/callbacks.py rearm",  # the same
-        "dashboard/callbacks.py refresh_queue",  # messages.items() on a non-mapping
-        "dashboard/callbacks.py decide",  # {**messages} / .strip() on non-mappings, non-strings
-        "dashboard/callbacks.py override",  # int() of the exit id, before the token check
-        "dashboard/services.py parse",  # AuditFilter.parse: .strip() / int() of the instrument
-        "dashboard/services.py _ist_time",  # ... and .strip() of the from / until times
-        # fire_kill passes a non-string kill reason on (with the token): the insert fails
-        "execution/store/oms.py record_kill_switch",
-    }
-)
+# Finding B9 (fixed): our callbacks answered HTTP 500 to input of a shape the page never sends
+# (they used a value before checking its type). Each of its inputs, as (the callback's output,
+# the values by "id.property", the input that fired, whether the request holds the token) — the
+# regression seeds of the dashboard target and of test_fuzz_http.py.
+B9_INPUTS: Final[dict[str, tuple[str, dict[str, Any], str, bool]]] = {
+    "kill confirmation is a number": (
+        "header-message.children...",
+        {"kill-button.n_clicks": 1, "kill-confirm.value": 7},
+        "kill-button.n_clicks",
+        False,
+    ),
+    "re-arm confirmation is a list": (
+        "header-message.children@",
+        {"rearm-button.n_clicks": 1, "rearm-confirm.value": ["REARM"]},
+        "rearm-button.n_clicks",
+        False,
+    ),
+    "queue messages are a string": (
+        "queue.children",
+        {"refresh.n_intervals": 1, "card-messages.data": "x"},
+        "refresh.n_intervals",
+        False,
+    ),
+    "exit id is not an instrument": (
+        "book-message",
+        {"exit-now.n_clicks": [("abc:NRML", 1)]},
+        '{"id":"abc:NRML","type":"exit-now"}.n_clicks',
+        False,
+    ),
+    "audit instrument is a superscript digit": (
+        "audit-chain",
+        {"tabs.value": "audit", "audit-instrument.value": "²"},
+        "audit-instrument.value",
+        False,
+    ),
+    "kill reason is a list (with the token)": (
+        "header-message.children...",
+        {"kill-button.n_clicks": 1, "kill-confirm.value": "KILL", "kill-reason.value": ["x"]},
+        "kill-button.n_clicks",
+        True,
+    ),
+    "kill reason has a lone surrogate (with the token)": (
+        "header-message.children...",
+        {"kill-button.n_clicks": 1, "kill-confirm.value": "KILL", "kill-reason.value": "\ud800"},
+        "kill-button.n_clicks",
+        True,
+    ),
+    "audit since is a number": (
+        "audit-chain",
+        {"tabs.value": "audit", "audit-since.value": 20260818},
+        "audit-since.value",
+        False,
+    ),
+    "audit instrument is a number": (
+        "audit-chain",
+        {"tabs.value": "audit", "audit-instrument.value": 408065},
+        "audit-instrument.value",
+        False,
+    ),
+}
 _OUR_MCP: Final = tuple(
     str(REPO / part) + "/" for part in ("agents", "execution", "models", "orchestration")
 )
@@ -239,14 +289,29 @@ def dash_world(folder: Path) -> Iterator[DashWorld]:
 
 # -- requests ------------------------------------------------------------------------------------
 
-_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+# Any code points (a lone surrogate is what JSON's "\ud800" decodes to), integers of any size
+# json.dumps can write, and every float: Python's JSON writes and reads NaN and Infinity.
+_text = any_text(12)
 _json = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(10**400), 10**400)
+    | st.floats()
     | _text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+# JSON every parser reads: no lone surrogate, no NaN or infinity.
+_PLAIN_TEXT: Final = st.text(max_size=12)
+_PLAIN_JSON: Final = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _PLAIN_TEXT
+    | st.sampled_from(["408065", "NSE:INFY", "INFY", "2026-08-18", "p-dash-0", "1" * 5000]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_PLAIN_TEXT, inner, max_size=3),
     max_leaves=8,
 )
 # Values a person (or a crafted request) puts where the page expects its own.
@@ -350,7 +415,10 @@ _garbage = st.builds(
     DashRequest,
     method=st.just("POST"),
     path=st.just(UPDATE),
-    body=st.binary(max_size=200) | _json.map(lambda v: json.dumps(v).encode()),
+    body=st.binary(max_size=200)
+    | _json.map(lambda v: json.dumps(v).encode())
+    # a number beyond Python's 4,300-digit limit for reading an int
+    | st.integers(4_000, 6_000).map(lambda n: b'{"output": "x", "inputs": ' + b"9" * n + b"}"),
     content_type=st.sampled_from(["application/json", "text/plain", None]),
 )
 _paths = st.builds(
@@ -369,7 +437,8 @@ _paths = st.builds(
             "/%00",
         ]
     )
-    | _text.map(lambda t: "/" + urllib.parse.quote(t)),
+    # (a lone surrogate as the bytes surrogatepass gives it: not UTF-8)
+    | _text.map(lambda t: "/" + urllib.parse.quote(t, errors="surrogatepass")),
     body=st.none(),
     content_type=st.none(),
 )
@@ -423,6 +492,14 @@ def callbacks_of(world: DashWorld) -> dict[str, Any]:
         for item in json.loads(answer)
         if not item.get("clientside_function")
     }
+
+
+def regression_seeds(callbacks: dict[str, Any]) -> list[Seed]:
+    """The requests of finding B9's inputs (``B9_INPUTS``)."""
+    return [
+        Seed("B9", what, crafted(callbacks, prefix, values, changed, TOKEN if token else None))
+        for what, (prefix, values, changed, token) in B9_INPUTS.items()
+    ]
 
 
 def dash_requests(callbacks: dict[str, Any]) -> st.SearchStrategy[DashRequest]:
@@ -687,13 +764,16 @@ def _rpc_requests(tools: dict[str, dict[str, Any]]) -> st.SearchStrategy[McpRequ
 
     @st.composite
     def call(draw: st.DrawFn) -> McpRequest:
-        name = draw(st.sampled_from(names) | _text) if names else draw(_text)
+        # The MCP SDK refuses a message holding a lone surrogate or NaN as a parse error
+        # (-32700) before any tool runs: half the calls hold neither, so the tools get explored.
+        text, values = (_PLAIN_TEXT, _PLAIN_JSON) if draw(st.booleans()) else (_text, _values)
+        name = draw(st.sampled_from(names) | text) if names else draw(text)
         properties = sorted(tools.get(name, {}).get("properties", {}))
-        keys = st.sampled_from(properties) | _text if properties else _text
-        objects = st.dictionaries(keys, _values, max_size=4)
-        arguments = draw(objects | objects | objects | _json)  # an object three times in four
+        keys = st.sampled_from(properties) | text if properties else text
+        objects = st.dictionaries(keys, values, max_size=4)
+        arguments = draw(objects | objects | objects | values)  # an object three times in four
         params = {"name": name, "arguments": arguments}
-        ident = draw(st.integers(1, 10**6) | _text)
+        ident = draw(st.integers(1, 10**6) | text)
         return McpRequest("rpc", rpc_method="tools/call", params=params, ident=ident)
 
     other = st.builds(
@@ -803,18 +883,15 @@ def run(examples: int = 1_000, folder: Path | None = None) -> dict[str, Any]:
                 dash_requests(callbacks),
                 lambda request: check_dash(world, request),
                 examples=examples,
-                known_bugs=[
-                    f"HTTP 500 from {site} on input of a shape the page never sends"
-                    for site in sorted(KNOWN_CALLBACK_CRASHES)
-                ],
+                seeds=regression_seeds(callbacks),
             )
             alive, _ = world.send("GET", "/")
         report = found.as_dict()
         report["server_answers_afterwards"] = alive == 200
         report["statuses"] = dict(world.statuses)
-        new = {crash_site(label) for label in found.outcomes} - {None, *KNOWN_CALLBACK_CRASHES}
-        report["new_crash_sites"] = sorted(s for s in new if s)
-        passed = passed and alive == 200 and found.passed  # known crashes miss the goal too
+        sites = {crash_site(label) for label in found.outcomes}
+        report["crash_sites"] = sorted(s for s in sites if s)  # our code's 500s: none expected
+        passed = passed and alive == 200 and found.passed
         targets.append(report)
         skipped = mcp_target()
         if skipped is None:

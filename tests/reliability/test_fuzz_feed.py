@@ -52,7 +52,7 @@ def test_paper_codec_any_quote_is_refused_naming_a_field_or_read_back_at_its_pri
 
 
 def test_paper_codec_price_whose_paise_overflow_a_float_is_refused_naming_it() -> None:
-    assert check_quote(HUGE_PRICE_CASE) == "encoder refused: last_price"
+    assert check_quote(HUGE_PRICE_CASE) == "encoder refused: last_price"  # B1's input
 
 
 @given(candle_streams)
@@ -70,20 +70,34 @@ def test_validators_any_value_is_returned_or_refused_with_a_contract_error(
 
 
 def test_validators_integer_beyond_a_float_is_refused_with_a_contract_error() -> None:
-    with pytest.raises(ContractError, match="must be a finite number"):
+    with pytest.raises(ContractError, match="must be a finite number"):  # B2's input
         validation.finite("Fuzz", "value", HUGE_INTEGER)
 
 
-def test_run_counts_every_outcome_and_the_known_crash() -> None:
+def test_validators_text_with_a_lone_surrogate_is_refused_with_a_contract_error() -> None:
+    assert check_validator(("text", "ok\ud800")) == "text: refused (must be valid Unicode text)"
+
+
+def test_run_counts_every_outcome_and_the_regression_seeds_of_b1_b2_are_refusals() -> None:
     report = run(examples=15)
 
     targets = {t["target"]: t for t in report["targets"]}
-    validators = targets["domain validators"]
-    codec = targets["paper ticker codec: quote → packet → client → TickParser"]
-    # The seeds of the fixed bugs B1 and B2 (a 1e307 price, ±10**400) end as refusals now.
-    assert validators["outcomes"]["finite: refused (must be a finite number)"] >= 1
-    assert validators["outcomes"]["positive: refused (must be a finite number)"] >= 1
-    assert codec["outcomes"]["encoder refused: last_price"] >= 1
+    seeds = {
+        (seed["finding"], seed["input"]): seed["outcome"]
+        for t in targets.values()
+        for seed in t["regression_seeds"]
+    }
+    assert seeds == {
+        ("B1", "Quote(last_price=1e307), ltp mode: paise overflow a float"): (
+            "encoder refused: last_price"
+        ),
+        ("B2", "validation.finite(10**400)"): "finite: refused (must be a finite number)",
+        ("B2", "validation.positive(-10**400)"): "positive: refused (must be a finite number)",
+        ("B2", "validation.probability(10**400)"): (
+            "probability: refused (must be a finite number)"
+        ),
+    }
     assert [label for t in targets.values() for label in t["outcomes"] if "CRASH" in label] == []
     assert all(t["examples"] >= 15 for t in targets.values())
     assert all(not t["violations"] for t in targets.values())
+    assert report["passed"]

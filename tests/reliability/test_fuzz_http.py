@@ -1,9 +1,9 @@
 """Fuzzing the HTTP inputs (see ``fuzz_http``).
 
 The dashboard: the real Dash app on 127.0.0.1 over a real store. Garbage and crafted callback
-requests never act without the operator token and never take the server down; where one of our
-callbacks answers 500 to input the page never sends, the place is a known bug pinned below (strict
-xfail), so a new one fails the fuzz test.
+requests never act without the operator token and never take the server down, and none of our
+callbacks answers 500 — not even to input the page never sends (finding B9, fixed: its inputs are
+regression tests below).
 
 The MCP server: ``kitepilot mcp --transport http`` as composed by ``orchestration.mcp_cli``, in a
 thread on 127.0.0.1. Without the exact bearer token every request is 401; with it, garbage and
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 
 from tests.reliability.fuzz_http import (
-    KNOWN_CALLBACK_CRASHES,
+    B9_INPUTS,
     PROPOSALS,
     RESERVED,
     TOKEN,
@@ -67,9 +67,9 @@ def test_dashboard_any_request_acts_only_with_the_token_and_the_server_stays_up(
     send()
 
     status, _ = world.send("GET", "/")
-    new_crashes = {crash_site(o) for o in outcomes} - {None, *KNOWN_CALLBACK_CRASHES}
+    crash_sites = {crash_site(o) for o in outcomes} - {None}
     assert status == 200
-    assert new_crashes == set()
+    assert crash_sites == set()
     assert any(o.startswith("HTTP 200") for o in outcomes)
 
 
@@ -147,57 +147,19 @@ def _args(request: DashRequest) -> tuple[str, str, bytes | None, str | None]:
     return request.method, request.path, request.body, request.content_type
 
 
-# Input of a shape the page never sends, to each callback that answers it with HTTP 500.
-MALFORMED = {
-    "kill confirmation is a number": (
-        "header-message.children...",
-        {"kill-button.n_clicks": 1, "kill-confirm.value": 7},
-        "kill-button.n_clicks",
-    ),
-    "queue messages are a string": (
-        "queue.children",
-        {"refresh.n_intervals": 1, "card-messages.data": "x"},
-        "refresh.n_intervals",
-    ),
-    "exit id is not an instrument": (
-        "book-message",
-        {"exit-now.n_clicks": [("abc:NRML", 1)]},
-        '{"id":"abc:NRML","type":"exit-now"}.n_clicks',
-    ),
-    "audit instrument is a superscript digit": (
-        "audit-chain",
-        {"tabs.value": "audit", "audit-instrument.value": "²"},
-        "audit-instrument.value",
-    ),
-    "kill reason is a list (with the token)": (
-        "header-message.children...",
-        {"kill-button.n_clicks": 1, "kill-confirm.value": "KILL", "kill-reason.value": ["x"]},
-        "kill-button.n_clicks",
-    ),
-    "audit since is a number": (
-        "audit-chain",
-        {"tabs.value": "audit", "audit-since.value": 20260818},
-        "audit-since.value",
-    ),
-    "audit instrument is a number": (
-        "audit-chain",
-        {"tabs.value": "audit", "audit-instrument.value": 408065},
-        "audit-instrument.value",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", sorted(MALFORMED))
+@pytest.mark.parametrize("case", sorted(B9_INPUTS))
 def test_dashboard_malformed_callback_input_is_answered_without_a_server_error(
     world: DashWorld, callbacks: dict[str, Any], case: str
 ) -> None:
-    prefix, values, changed = MALFORMED[case]
-
-    token = TOKEN if "with the token" in case else None
+    prefix, values, changed, with_token = B9_INPUTS[case]  # B9's inputs
+    token = TOKEN if with_token else None
     world.release_kill_switch()  # an engaged switch is not recorded again (nothing to insert)
+    logged = len(world.exceptions.records)
+
     status, _ = world.send(*_args(crafted(callbacks, prefix, values, changed, token)))
 
     assert status < 500
+    assert len(world.exceptions.records) == logged
 
 
 def test_dashboard_path_traversal_serves_nothing_outside_the_app(world: DashWorld) -> None:
