@@ -206,7 +206,7 @@ class Executor:
         submissions = []
         for exit_proposal in ctx.store.exits():
             trade = open_trades.get(exit_proposal.entry_proposal_id)
-            if trade is None:
+            if trade is None or self._closed_outside(trade):
                 continue
             if not ctx.oms.has_verdict(exit_proposal.exit_id.value):
                 submissions.append(self.submit_exit(exit_proposal))
@@ -282,6 +282,27 @@ class Executor:
         uncovered = self.uncovered(exit_proposal.instrument_token, exit_proposal.product)
         closable = max(0, -exit_proposal.side.sign * uncovered)
         return min(quantity, closable) if closable > 0 else quantity
+
+    def _closed_outside(self, trade: OpenTrade) -> bool:
+        """Close ``trade`` when its position no longer holds it and nothing of ours is working
+        to close it — closed outside its exit (the exchange's MIS square-off, a trade in the Kite
+        app, found by reconciliation): an exit sent now would open the opposite position."""
+        token, product = trade.instrument_token, trade.product
+        held = max(0, trade.side.sign * self.account.position_quantity(token, product))
+        if held or self._working(token, product, trade.side.opposite):
+            return False
+        ctx = self.context
+        now = ctx.clock.now()
+        ctx.store.close_trade(trade.proposal_id, max(now, trade.opened_at))
+        why = "its position is flat at the broker: closed outside its exit"
+        ctx.store.record_status(trade.proposal_id, ProposalStatus.CLOSED, now, why)
+        ctx.alert(
+            f"closed_outside:{trade.proposal_id.value}",
+            AlertSeverity.WARNING,
+            f"Trade in {trade.tradingsymbol} closed outside kitepilot",
+            f"{why} (square-off, the Kite app, or a reconciliation adjustment)",
+        )
+        return True
 
     def _abandon_exit(self, subject: str, tradingsymbol: str, remaining: int) -> None:
         if subject in self._abandoned_exits:

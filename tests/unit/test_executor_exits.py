@@ -1,7 +1,8 @@
 """Exits that must end flat whatever happens to their orders: sent again for the rest when their
 orders end short (left behind by the market, partly filled), never sent on top of closing orders
 already working, and the kill switch's flatten closed again until the book is flat; an entry
-that ends with nothing filled is UNFILLED, not SENT for ever."""
+that ends with nothing filled is UNFILLED, not SENT for ever; a trade closed outside its exit is
+closed, not exited into the opposite position."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_contracts.enums import OrderStatus, Product, ProposalStatus, Side
+from data_contracts.ids import OrderId, TradeId
+from data_contracts.trading import Fill
 from execution.alerts.channels import Alert
 from execution.orders.executor import ALREADY_COVERED
 from execution.orders.kill_switch import engage
@@ -237,3 +240,31 @@ def _act(world: World, service: ExecutionService, action: str, value: int) -> No
         world.restart()
         service.executor = world.executor
         service.start()
+
+
+def test_trade_closed_outside_its_exit_is_closed_not_exited_into_the_opposite_position(
+    world: World,
+) -> None:
+    _open(world)  # long 65 NRML, its exit stored but not yet sent
+    world.broker.add_outside_trade(  # the operator sold it in the Kite app
+        Fill(
+            trade_id=TradeId("K1"),
+            order_id=OrderId("900"),
+            client_tag=None,
+            instrument_token=CE,
+            side=Side.SELL,
+            product=Product.NRML,
+            quantity=65,
+            price=101.0,
+            ts_event=world.clock.now(),
+            ts_init=world.clock.now(),
+        )
+    )
+    reconcile(world.executor)
+
+    sent = world.executor.submit_exits()
+
+    assert sent == []
+    assert _sells(world) == []
+    assert world.store.open_trades() == []
+    assert world.executor.account.position_quantity(CE, Product.NRML) == 0
