@@ -37,7 +37,6 @@ from data_contracts.nse_calendar import (
 from data_contracts.pricegrid import round_for_side, slice_quantity
 from data_contracts.symbols import DerivativeSymbol
 from data_contracts.timeutil import IST, to_ist
-from models.data_quality import format_report
 from orchestration.config_docs import register as register_config_docs
 from orchestration.demo import demo_account, demo_batch, demo_model, demo_session
 from orchestration.demo_cache import DemoCache
@@ -493,6 +492,7 @@ def data_import(
     config_file: ConfigOption = None,
 ) -> None:
     """Import candle files into the lake and report every defect they contain."""
+    from models.data_quality import format_report  # lazy: every command starts faster
     from orchestration.data_cli import import_files  # lazy: keeps `kitepilot --help` fast
 
     config = _load(config_file)
@@ -518,6 +518,7 @@ def data_validate(
     config_file: ConfigOption = None,
 ) -> None:
     """Run the data-quality checks over the lake and write the Data Docs report."""
+    from models.data_quality import format_report  # lazy: every command starts faster
     from orchestration.data_cli import validate_table  # lazy: keeps `kitepilot --help` fast
 
     config = _load(config_file)
