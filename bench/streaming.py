@@ -20,7 +20,8 @@ a few minutes; ``close`` replays the whole day).
    1,000). Timed on the same items: a bare Bytewax ``input -> map(identity) -> output(counting
    sink)`` flow and a bare keyed pass-through (``stateful_batch`` emitting nothing), best of
    ``REPEATS``; the processors alone (one ``ShardLogic`` per key, fed one item at a time in a
-   plain loop, ``decide`` wrapped in ``perf_counter_ns`` to split candle closes from the rest);
+   plain loop, each followed by the notification that decides the bars it parked, ``decide``
+   wrapped in ``perf_counter_ns`` to split candle closes from the rest);
    the whole flow as ``kitepilot stream`` runs it (``build_stream`` + ``streaming.run.run_flow``,
    its ``StoreSink`` on a SQLite file and an audit log in a temporary folder, written by the
    sink's writer thread; the live context and the champion are built inside the run: their cost,
@@ -100,6 +101,7 @@ from models.live import (
     LiveStrategy,
     Output,
     decide,
+    load_feature_kernel,
 )
 from models.training.model import feature_matrix
 from orchestration.stream_setup import (
@@ -227,12 +229,14 @@ def _tick_count(items: Iterable[FeedItem]) -> int:
 
 
 def _warm_context(spec: StreamSpec, items: Sequence[FeedItem]) -> tuple[LiveContext, float]:
-    """The live context ``build_stream`` builds in the worker, with the champion loaded."""
+    """The live context ``build_stream`` builds in the worker, with the champion and the
+    compiled feature kernel loaded (as the worker does at its first tick)."""
     started = time.perf_counter()
     context = _context(spec)
     first = next(item[1] for item in items if isinstance(item[1], Tick))
     if context.champion.scorer(first.ts_event) is None:
         raise SystemExit("bench: the world's registry has no champion")
+    load_feature_kernel(context.strategy.settings.feature_set, first.ts_event)
     return context, time.perf_counter() - started
 
 
@@ -354,7 +358,8 @@ def _plain_loop(items: Sequence[FeedItem], context: LiveContext) -> dict[str, in
         if logic is None:
             logic = shards[key] = ShardLogic(runtime, None)
         out, _ = logic.on_batch([value])
-        for result in out:
+        decided, _ = logic.on_notify()  # the parked bars (every shard's), as Bytewax would
+        for result in [*out, *decided]:
             name = type(result).__name__
             made[name] = made.get(name, 0) + 1
     return made

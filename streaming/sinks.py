@@ -11,14 +11,15 @@ worker's metrics snapshot goes to the store every ``metrics_every``.
 **Off the flow's thread.** The writes (the store's transactions, the audit log's fsynced lines)
 run on one writer thread per worker process, fed through a bounded queue (``queue_batches``
 batches; a full queue holds the flow back), so the keyed step goes on deciding bars while a
-batch is written. Nothing is lost to a crash because of it: the sink is a Bytewax
-*partitioned* sink (one partition per shard of the keyed step, all of a process's partitions
-sharing its writer), and Bytewax ends every epoch by asking each partition for a snapshot —
-:meth:`_StorePartition.snapshot` returns only once the writer has stored everything queued
-before it. An epoch is therefore committed for recovery only after its results are in the store;
-what a crash leaves in the queue belongs to an epoch that is not committed, and the restarted
-flow emits it again (the store's idempotent writes absorb what was already written). A writer
-error fails the flow at the next batch, snapshot or close.
+batch is written; batches that queued up while the writer was busy are written together (one
+transaction, one audit-log fsync: a group commit). Nothing is lost to a crash because of it: the
+sink is a Bytewax *partitioned* sink (one partition per shard of the keyed step, all of a
+process's partitions sharing its writer), and Bytewax ends every epoch by asking each partition
+for a snapshot — :meth:`_StorePartition.snapshot` returns only once the writer has stored
+everything queued before it. An epoch is therefore committed for recovery only after its results
+are in the store; what a crash leaves in the queue belongs to an epoch that is not committed,
+and the restarted flow emits it again (the store's idempotent writes absorb what was already
+written). A writer error fails the flow at the next batch, snapshot or close.
 """
 
 from __future__ import annotations
@@ -126,17 +127,26 @@ class _Writer:
 
     def _run(self) -> None:
         while True:
-            items = self._queue.get()
+            taken = [self._queue.get()]
+            # Group commit: whatever else is queued already goes in the same write (one
+            # transaction, one audit fsync); each batch is marked done only once written.
+            while taken[-1] is not _STOP and len(taken) < self.settings.queue_batches:
+                try:
+                    taken.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            batches = [batch for batch in taken if isinstance(batch, list)]
             try:
-                if items is _STOP:
-                    return
                 # After a failure batches are only let go of (the flow raises the failure).
-                if self._error is None and isinstance(items, list):
-                    self._write(items)
+                if self._error is None and batches:
+                    self._write([item for batch in batches for item in batch])
             except BaseException as error:  # handed to the flow's thread (check)
                 self._error = error
             finally:
-                self._queue.task_done()
+                for _ in taken:
+                    self._queue.task_done()
+            if taken[-1] is _STOP:
+                return
 
     def _write(self, items: list[Output]) -> None:
         store, metrics = self.store, self.settings.metrics

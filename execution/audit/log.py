@@ -30,7 +30,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -168,9 +168,80 @@ def to_jsonable(value: object, *, path: str = "payload") -> object:
     (their value), ``Decimal`` (its exact string), dataclasses (their fields), mappings with
     string keys, lists and tuples. Anything else — naive datetimes, NaN, sets, bytes, secrets — is a
     :class:`ContractError` naming where in the value it sits.
+
+    A fast pass handles the common exact types (no paths built, dataclass fields and allowed keys
+    remembered per type and key); anything it does not take plainly — or any refusal — goes
+    through the full, path-tracking conversion, so the result and the errors are the same.
     """
+    try:
+        return _fast_jsonable(value)
+    except (_NotFast, ContractError):
+        return _checked_jsonable(value, path)
+
+
+class _NotFast(Exception):
+    """The fast pass met something it leaves to the full conversion."""
+
+
+_PLAIN_TYPES: Final = frozenset({str, int, bool, type(None)})
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}  # per dataclass: its fields' names
+_ALLOWED_KEYS: dict[str, None] = {}  # payload keys seen not to name a credential
+_ALLOWED_KEYS_MAX: Final = 4_096
+
+
+def _fast_jsonable(value: object) -> object:
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
+    if kind is float:
+        if math.isfinite(value):  # type: ignore[arg-type]  # kind is float
+            return value
+        raise _NotFast
+    if kind is datetime:
+        stamp: datetime = value  # type: ignore[assignment]  # kind is datetime
+        if stamp.tzinfo is UTC:
+            return stamp.isoformat()
+        return require_aware("AuditLog", "payload", stamp).isoformat()
+    if kind is list or kind is tuple:
+        return [_fast_jsonable(item) for item in value]  # type: ignore[attr-defined]  # a sequence
+    if kind is dict:
+        return _fast_mapping(value)  # type: ignore[arg-type]  # kind is dict
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is None:
+        if isinstance(value, Enum):
+            return _fast_jsonable(value.value)
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            raise _NotFast
+        names = tuple(f.name for f in dataclasses.fields(value))
+        _DATACLASS_FIELDS[kind] = names
+    converted: dict[str, object] = {}
+    for name in names:
+        _allowed_key(name)
+        converted[name] = _fast_jsonable(getattr(value, name))
+    return converted
+
+
+def _fast_mapping(mapping: dict[object, object]) -> dict[str, object]:
+    converted: dict[str, object] = {}
+    for key, item in mapping.items():
+        if type(key) is not str:
+            raise _NotFast
+        _allowed_key(key)
+        converted[key] = _fast_jsonable(item)
+    return converted
+
+
+def _allowed_key(key: str) -> None:
+    if key not in _ALLOWED_KEYS:
+        _refuse_secret_key(key, "payload")
+        if len(_ALLOWED_KEYS) < _ALLOWED_KEYS_MAX:
+            _ALLOWED_KEYS[key] = None
+
+
+def _checked_jsonable(value: object, path: str) -> object:
+    """:func:`to_jsonable`'s full conversion, naming where in the value a refusal sits."""
     if isinstance(value, Enum):
-        return to_jsonable(value.value, path=path)
+        return _checked_jsonable(value.value, path)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -191,7 +262,7 @@ def to_jsonable(value: object, *, path: str = "payload") -> object:
     if isinstance(value, Mapping):
         return _mapping_to_jsonable(value, path)
     if isinstance(value, list | tuple):
-        return [to_jsonable(item, path=f"{path}[{i}]") for i, item in enumerate(value)]
+        return [_checked_jsonable(item, f"{path}[{i}]") for i, item in enumerate(value)]
     raise ContractError(
         "AuditLog",
         path,
@@ -215,7 +286,7 @@ def _mapping_to_jsonable(mapping: Mapping[Any, object], path: str) -> dict[str, 
         if not isinstance(name, str):
             raise ContractError("AuditLog", path, key, "keys must be strings")
         _refuse_secret_key(name, path)
-        converted[name] = to_jsonable(item, path=f"{path}.{name}")
+        converted[name] = _checked_jsonable(item, f"{path}.{name}")
     return converted
 
 
@@ -237,6 +308,17 @@ def _canonical(document: Mapping[str, object]) -> bytes:
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def _with_hash(body: bytes, actor: str, digest: str) -> bytes:
+    """The line of an entry: ``body`` (the canonical JSON of the entry without ``hash``) with
+    its ``hash`` put in — the canonical JSON of the whole entry, without encoding it again.
+    Keys are sorted, and ``"actor"`` < ``"hash"`` < every other field, so the hash goes right
+    after the actor."""
+    head = b'{"actor":' + json.dumps(actor, ensure_ascii=False).encode("utf-8")
+    if not body.startswith(head + b","):  # never: the canonical form starts with the actor
+        raise ContractError("AuditLog", "line", body[:80], "must start with the actor")
+    return head + b',"hash":"' + digest.encode("ascii") + b'"' + body[len(head) :] + b"\n"
 
 
 def _digest(document: Mapping[str, object]) -> str:
@@ -503,6 +585,7 @@ class AuditLog:
         ts = require_aware("AuditLog", "clock.now()", self._clock.now())
         day = ts.astimezone(IST).date()
         documents: list[dict[str, object]] = []
+        lines: list[bytes] = []
         with _DirectoryLock(self._directory):
             head = _read_head(self._directory)
             if head.day is not None and day < head.day:
@@ -525,13 +608,15 @@ class AuditLog:
                     "payload": body,
                     "prev_hash": previous,
                 }
-                document["hash"] = previous = _digest(document)
+                body = _canonical(document)
+                document["hash"] = previous = hashlib.sha256(body).hexdigest()
                 documents.append(document)
+                lines.append(_with_hash(body, record.actor, previous))
             path = _file_for(self._directory, day)
             created = not path.exists()
             descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(descriptor, b"".join(_canonical(d) + b"\n" for d in documents))
+                os.write(descriptor, b"".join(lines))
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)

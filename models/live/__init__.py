@@ -12,6 +12,7 @@ from models.live.champion import (
 from models.live.exits import exit_for
 from models.live.history import History, LakeHistory, SourceHistory
 from models.live.processor import (
+    SHARD_LAYOUT,
     SHARDS,
     ClockMark,
     Closed,
@@ -34,13 +35,14 @@ from models.live.strategy import (
     ScoredPoint,
     proposal_id,
 )
-from models.live.window import CandleWindow
+from models.live.window import CandleWindow, load_feature_kernel
 
 __all__ = [
     "EQUITY_STRATEGY",
     "ONE_MINUTE",
     "OPTIONS_STRATEGY",
     "SHARDS",
+    "SHARD_LAYOUT",
     "Candidate",
     "CandleBuilder",
     "CandleWindow",
@@ -64,6 +66,7 @@ __all__ = [
     "decide",
     "exit_for",
     "group_of",
+    "load_feature_kernel",
     "proposal_id",
     "shard_of",
     "top_contributions",

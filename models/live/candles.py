@@ -53,6 +53,22 @@ class _Bar:
     oi: int | None
 
 
+def _fold(bar: _Bar, tick: Tick, ts: datetime) -> None:
+    """Fold a tick of the open bar in."""
+    price = tick.last_price
+    if price > bar.high:
+        bar.high = price
+    if price < bar.low:
+        bar.low = price
+    if ts >= bar.last_ts:
+        bar.close = price
+        bar.last_ts = ts
+    if tick.volume > bar.volume:
+        bar.volume = tick.volume
+    if tick.oi is not None:
+        bar.oi = tick.oi
+
+
 class CandleBuilder:
     """Builds one instrument's 1-minute candles from its ticks (see the module docstring).
 
@@ -63,6 +79,7 @@ class CandleBuilder:
         "_bar",
         "_closed_until",
         "_last_ts",
+        "_open_at",
         "_source",
         "_token",
         "_tolerance",
@@ -76,6 +93,7 @@ class CandleBuilder:
         self._tolerance = tolerance
         self._source = source
         self._bar: _Bar | None = None
+        self._open_at = _EPOCH  # the open bar's open (exclusive), while there is one
         self._last_ts: datetime | None = None
         self._closed_until: datetime | None = None  # close of the last bar emitted
         self._volume_after_close = 0  # cumulative volume at the end of that bar
@@ -93,8 +111,15 @@ class CandleBuilder:
         that refused it."""
         ts = tick.ts_event
         bar = self._bar
-        # Most ticks fall in the open bar: its close, without the arithmetic of bar_close.
-        if bar is not None and bar.close_at - ONE_MINUTE < ts <= bar.close_at:
+        # Most ticks fall in the open bar, in order: nothing to refuse (the bar is after the
+        # last one closed, and the tick not before the latest) and no bar to close.
+        if bar is not None and self._open_at < ts <= bar.close_at:
+            last_ts = self._last_ts
+            if last_ts is None or ts >= last_ts:
+                _fold(bar, tick, ts)
+                if last_ts is None or ts > last_ts:
+                    self._last_ts = ts
+                return None, None
             close_at = bar.close_at
         else:
             close_at = bar_close(ts)
@@ -115,15 +140,9 @@ class CandleBuilder:
             self._bar = _Bar(
                 close_at, price, price, price, price, ts, max(before, 0), tick.volume, tick.oi
             )
+            self._open_at = close_at - ONE_MINUTE
         else:
-            bar.high = max(bar.high, price)
-            bar.low = min(bar.low, price)
-            if ts >= bar.last_ts:
-                bar.close = price
-                bar.last_ts = ts
-            bar.volume = max(bar.volume, tick.volume)
-            if tick.oi is not None:
-                bar.oi = tick.oi
+            _fold(bar, tick, ts)
         if self._last_ts is None or ts > self._last_ts:
             self._last_ts = ts
         return closed, None

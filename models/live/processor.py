@@ -28,7 +28,7 @@ from data_contracts.enums import Exchange, InstrumentType
 from data_contracts.feed import DeadLetter
 from data_contracts.instruments import Instrument
 from data_contracts.market import Candle, Tick
-from data_contracts.ports import TradeBook
+from data_contracts.ports import Scorer, TradeBook
 from data_contracts.schemas import OPTION_CHAIN_SCHEMA
 from data_contracts.trading import ExitProposal, OpenTrade, Proposal
 from models.features import FeatureSet
@@ -41,6 +41,7 @@ from models.live.window import CandleWindow
 
 __all__ = [
     "SHARDS",
+    "SHARD_LAYOUT",
     "ClockMark",
     "Closed",
     "FeatureRow",
@@ -121,16 +122,26 @@ def group_of(token: int, underlying_of: Mapping[int, int]) -> int:
     return underlying_of.get(token, token)
 
 
-# Groups are spread over this many keys of the worker's keyed step (a shard holds every group
-# whose key is congruent to it): enough keys for Bytewax to balance a few processes, few enough
-# that a shard's bars closing together are decided in one feature build and one model call.
-# Changing it makes earlier recovery snapshots unusable (they are per shard).
+# Groups are spread over this many keys of the worker's keyed step: enough keys for Bytewax to
+# balance a few processes, few enough that a shard's bars closing together are decided in one
+# feature build and one model call. Changing it (or ``shard_of``) makes earlier recovery
+# snapshots unusable (they are per shard): ``SHARD_LAYOUT`` names the layout they were taken with.
 SHARDS: Final = 16
+SHARD_LAYOUT: Final = 2  # 1: group token % 16; 2: splitmix64(group token) % 16
+_MASK64: Final = (1 << 64) - 1
 
 
 def shard_of(token: int, underlying_of: Mapping[int, int]) -> int:
-    """The shard (the worker's key) a token's ticks are processed under."""
-    return group_of(token, underlying_of) % SHARDS
+    """The shard (the worker's key) a token's ticks are processed under: a fixed mixing hash
+    of its group's token (the same in every process and Python run, unlike ``hash``).
+
+    Not ``token % SHARDS``: a Kite instrument token is ``exchange_token << 8 | segment``, so its
+    low byte is the segment and every NSE equity would share one shard. The hash (splitmix64's
+    finaliser) mixes every bit of the token; an option goes with its underlying's group."""
+    z = (group_of(token, underlying_of) + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) % SHARDS
 
 
 @dataclass
@@ -382,7 +393,10 @@ def decide(closed: Sequence[Closed]) -> list[Output]:
     The bars are taken in rounds — each instrument's first bar, then its second, … — and each
     bar's features are one update of its instrument's carried feature state, in time order,
     exactly as if it were decided alone (the result does not depend on how the bars were
-    batched). Within a round, one model call covers every row a model scores.
+    batched). A bar's entry, score and proposal depend only on its own row, so the equity bars
+    of every round go through one :meth:`LiveStrategy.equity_rows` call (one model call per
+    champion); the filters (de-duplication, cool-down) then run round by round, in the same
+    order as if each round were decided alone, and the outputs keep that order.
     """
     if not closed:
         return []
@@ -391,8 +405,24 @@ def decide(closed: Sequence[Closed]) -> list[Output]:
     out: list[Output] = []
     for processor, candle, now in closed:
         out += processor._exits(candle, now, open_trades or ())
-    for round_ in _rounds(closed):
-        out += _decide_round(ctx, round_, open_trades)
+    # Per round: its outputs so far (feature rows, option decisions) and its scored equities.
+    rounds = [_prepare_round(ctx, round_, open_trades) for round_ in _rounds(closed)]
+    equities = [equity for _, round_equities in rounds for equity in round_equities]
+    candidates = (
+        ctx.strategy.equity_rows(
+            [(candle, row, scorer, now) for _, candle, now, row, scorer in equities]
+        )
+        if equities
+        else []
+    )
+    at = 0
+    for made, round_equities in rounds:
+        out += made
+        for (processor, *_), candidate in zip(
+            round_equities, candidates[at : at + len(round_equities)], strict=True
+        ):
+            out += _candidate(processor, candidate, open_trades)
+        at += len(round_equities)
     return out
 
 
@@ -409,14 +439,20 @@ def _rounds(closed: Sequence[Closed]) -> list[list[Closed]]:
     return rounds
 
 
-def _decide_round(
+_Equity = tuple[GroupProcessor, Candle, datetime, npt.NDArray[np.float64], Scorer]
+
+
+def _prepare_round(
     ctx: LiveContext, round_: list[Closed], open_trades: Sequence[OpenTrade] | None
-) -> list[Output]:
+) -> tuple[list[Output], list[_Equity]]:
+    """A round's feature rows (state updates, in order), its option decisions (made here, as
+    they come), and its equity bars with the champion that scores each — decided later, with
+    every round's, in one :meth:`LiveStrategy.equity_rows` call."""
     strategy = ctx.strategy
     feature_set = strategy.settings.feature_set
     ready = [(p, c, now, r) for p, c, now in round_ if (r := p._features_row(c)) is not None]
     if not ready:
-        return []
+        return [], []
     out: list[Output] = []
     equities: list[tuple[GroupProcessor, Candle, datetime, npt.NDArray[np.float64]]] = []
     for processor, candle, now, row in ready:
@@ -434,14 +470,8 @@ def _decide_round(
             candidate = strategy.option(features, candle, chain, scorer, now)
             out += _candidate(processor, candidate, open_trades)
     scorers = [ctx.champion.scorer(candle.ts_event) for _, candle, _, _ in equities]
-    scored = [(e, sc) for e, sc in zip(equities, scorers, strict=True) if sc is not None]
-    if scored:
-        candidates = strategy.equity_rows(
-            [(candle, row, scorer, now) for (_, candle, now, row), scorer in scored]
-        )
-        for ((processor, *_), _), candidate in zip(scored, candidates, strict=True):
-            out += _candidate(processor, candidate, open_trades)
-    return out
+    scored = [(*e, sc) for e, sc in zip(equities, scorers, strict=True) if sc is not None]
+    return out, scored
 
 
 def _candidate(

@@ -24,7 +24,7 @@ not one lot affordable) is not a decision point, as in the labels and the backte
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
@@ -484,7 +484,7 @@ class LiveStrategy:
             charges = self._charges(
                 entry, fill, fill * (1 + entry.direction * expected_return / 100.0), quantity, day
             )
-        point = ScoredPoint(
+        return ScoredPoint(
             strategy_id=strategy,
             decision_token=decision_token,
             instrument_token=entry.token,
@@ -500,8 +500,9 @@ class LiveStrategy:
             expected_charges=charges,
             model_version=scorer.model_version,
             feature_version=scorer.feature_version,
+            # ScoredPoint.passes, without building the point twice
+            passed=p_win >= s.min_confidence and net >= s.min_expected_net_profit,
         )
-        return replace(point, passed=point.passes(s))
 
     def _proposal(
         self,
@@ -628,13 +629,16 @@ def _explain(
         if shap is None:
             return [() for _ in range(rows.shape[0])]
         shap_at = {c: n for n, c in enumerate(scorer.feature_columns)}
+        in_shap = [(c, shap_at[c]) for c in columns if c in shap_at]
+        in_rows = [(c, column_at[c]) for c in columns]
+        # Python floats of the rows once (``tolist``: the same values as ``float`` of each item)
         return [
             ranked_contributions(
                 columns,
-                {c: float(shap[k, shap_at[c]]) for c in columns if c in shap_at},
-                {c: float(rows[k, column_at[c]]) for c in columns},
+                {c: shap_row[n] for c, n in in_shap},
+                {c: values[n] for c, n in in_rows},
                 count,
             )
-            for k in range(rows.shape[0])
+            for shap_row, values in zip(shap.tolist(), rows.tolist(), strict=True)
         ]
     return top_contributions_many(scorer, _rows_frame(rows, version, columns), columns, count)

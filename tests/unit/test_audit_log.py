@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,18 @@ from hypothesis import strategies as st
 from data_contracts.clock import ManualClock, SystemClock
 from data_contracts.enums import Side
 from data_contracts.errors import ContractError
-from execution.audit import GENESIS_HASH, AuditEntry, AuditKind, AuditLog, to_jsonable, verify
+from data_contracts.timeutil import IST
+from execution.audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditKind,
+    AuditLog,
+    AuditRecord,
+    to_jsonable,
+    verify,
+)
+from execution.audit.log import _checked_jsonable
+from tests import factories
 
 # 09:30 IST on Thursday 2 January 2025.
 START = datetime(2025, 1, 2, 4, 0, tzinfo=UTC)
@@ -179,6 +191,46 @@ def test_to_jsonable_converts_the_domains_values() -> None:
         "ttl": 120.0,
         "levels": [1.5, 2],
     }
+
+
+def test_to_jsonable_gives_the_full_conversions_answer_for_every_kind_of_value() -> None:
+    # to_jsonable takes a fast pass over plain values; the full, path-naming conversion must
+    # give the same answer for everything the fast pass handles or hands over.
+    ist = START.astimezone(IST)
+    values: list[object] = [
+        {"proposal": factories.proposal(), "exit": factories.exit_proposal()},
+        {"fill": _Fill(408065, Side.SELL, Decimal("101.05"), ist), "n": np.float64(1.5)},
+        {Side.BUY: [date(2025, 1, 2), timedelta(seconds=3), (True, None, 2, "x")]},
+        [_Fill(1, Side.BUY, Decimal("1"), START)] * 3,
+    ]
+
+    for value in values:
+        assert to_jsonable(value) == _checked_jsonable(value, "payload")
+        assert json.dumps(to_jsonable(value)) == json.dumps(_checked_jsonable(value, "payload"))
+
+
+def test_to_jsonable_names_where_a_refused_value_sits() -> None:
+    with pytest.raises(ContractError) as nan:
+        to_jsonable({"legs": [{"fill": {"price": float("nan")}}]})
+    with pytest.raises(ContractError) as secret:
+        to_jsonable({"legs": [{"session": {"password": "x"}}]})
+
+    assert nan.value.field == "payload.legs[0].fill.price"
+    assert secret.value.field == "payload.legs[0].session.password"
+
+
+def test_audit_log_actor_with_quotes_and_unicode_verifies(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, ManualClock(START))
+
+    log.append_many(
+        [
+            AuditRecord(AuditKind.PROPOSAL, "p-1", {"a": 1}, actor='stream "0" ₹'),
+            AuditRecord(AuditKind.PROPOSAL, "p-2", {"a": 2}, actor="a\\b\n"),
+        ]
+    )
+
+    assert verify(tmp_path).ok
+    assert [e.actor for e in log.entries()] == ['stream "0" ₹', "a\\b\n"]
 
 
 @pytest.mark.parametrize(

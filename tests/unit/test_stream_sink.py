@@ -179,3 +179,48 @@ def test_sink_routes_shards_to_their_partition_and_other_keys_by_hash(tmp_path: 
 def test_sink_refuses_a_queue_bound_below_one_batch(tmp_path: Path, batches: object) -> None:
     with pytest.raises(ContractError, match="queue_batches"):
         _sink(tmp_path, StreamMetrics(), queue_batches=batches)
+
+
+class _CountingGatedStore(_GatedStore):
+    """A gated store that also notes the size of every proposal write."""
+
+    def __init__(self, store: SqlStore, gate: threading.Event) -> None:
+        super().__init__(store, gate)
+        self.writes: list[int] = []
+
+    def add_many(self, batch: Sequence[Proposal]) -> list[bool]:
+        self.writes.append(len(batch))
+        return super().add_many(batch)
+
+
+def test_batches_queued_while_the_writer_is_busy_are_written_together(tmp_path: Path) -> None:
+    gate = threading.Event()
+    stores: list[_CountingGatedStore] = []
+
+    def store() -> _CountingGatedStore:
+        stores.append(_CountingGatedStore(SqlStore.open(_url(tmp_path)), gate))
+        return stores[-1]
+
+    clock = ManualClock(factories.T0)
+    sink = StoreSink(
+        store,  # type: ignore[arg-type]  # a SqlStore behind a gate
+        metrics=StreamMetrics(),
+        clock=clock,
+        audit_factory=lambda: AuditLog(tmp_path / "audit", clock),
+    )
+    partition = sink.build_part("store", "store-0", None)
+    partition.write_batch([factories.proposal(proposal_id=ProposalId("p-0"))])
+    waited = threading.Event()
+    for _ in range(1_000):  # until the writer holds the first batch (at most 10 s)
+        if stores[0].writes or waited.wait(0.01):
+            break
+    for n in range(1, 4):  # queued while the first batch is being written
+        partition.write_batch([factories.proposal(proposal_id=ProposalId(f"p-{n}"))])
+    gate.set()
+    partition.snapshot()
+    partition.close()
+
+    assert stores[0].writes == [1, 3]  # the three queued batches: one transaction
+    entries = list(AuditLog(tmp_path / "audit", clock).entries(kinds=[AuditKind.PROPOSAL]))
+    assert [e.subject for e in entries] == [f"p-{n}" for n in range(4)]
+    assert _proposals(tmp_path) == 4
