@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_contracts.config import DEFAULTS_FILE, KitepilotConfig
@@ -895,6 +895,9 @@ def _entry_case(draw: st.DrawFn) -> EntryCase:
 def test_check_entry_accepted_entry_never_breaks_a_configured_limit() -> None:
     accepted = 0
 
+    # About one input in ten is accepted: 400 examples make a run with none (a vacuous pass,
+    # refused below) vanishingly rare; 100 left it at ~1 in 20,000 runs, and it happened.
+    @settings(max_examples=400)
     @given(case=_entry_case())
     def check(case: EntryCase) -> None:
         nonlocal accepted
@@ -911,7 +914,7 @@ def test_check_entry_accepted_entry_never_breaks_a_configured_limit() -> None:
 
     check()
 
-    assert accepted > 0  # about one input in six is accepted: the property is not vacuous
+    assert accepted > 0  # the property is not vacuous
 
 
 def _assert_within_limits(case: EntryCase) -> None:
