@@ -227,6 +227,20 @@ def _uninterrupted(world: World, folder: Path, plan: CrashPlan) -> tuple[Truth, 
         return reference.truth(), {"aborted": aborted, "crashes": reference.crashes}
 
 
+def _no_loss_beyond_noise(comparison: dict[str, Any]) -> bool:
+    """Proposals of the chaos run missing against the reference, worker up, are no more than a
+    second *uninterrupted* run misses against the same reference. Which proposals a run makes
+    depends on which trades are open, i.e. on fill timing, so two runs of the same day differ
+    (docs/RELIABILITY.md: 55-57 of ~235); the orders, fills and positions are compared exactly
+    (``integrity``). Without a baseline run, none may be missing."""
+    lost = len(comparison["lost_unexplained"])
+    return (
+        lost <= len(comparison["baseline_unmatched"])
+        if "baseline_unmatched" in comparison
+        else lost == 0
+    )
+
+
 def run(world: World, out: Path, plan: CrashPlan, *, baseline: bool = True) -> dict[str, Any]:
     """The reference run, optionally a second uninterrupted run (the run-to-run noise), and the
     chaos run; what :mod:`tests.reliability` records."""
@@ -283,7 +297,7 @@ def run(world: World, out: Path, plan: CrashPlan, *, baseline: bool = True) -> d
         "aborted": aborted,
         "goal_met": (
             found.clean
-            and not comparison["lost_unexplained"]
+            and _no_loss_beyond_noise(comparison)
             and audit_ok
             and not crashes
             and aborted is None
