@@ -90,6 +90,13 @@ def text(
     return value
 
 
+def storable(value: str) -> str:
+    """``value`` with what UTF-8 cannot hold (a lone surrogate, from a terminal's undecodable
+    bytes) replaced by ``?``: for text that must be kept whatever it is, never refused (the kill
+    switch's note)."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
 def matches(
     owner: str,
     field: str,

@@ -31,12 +31,13 @@ class BrokerLogin:
 
 def paper_session(config: KitepilotConfig) -> BrokerEndpoints:
     """A session on the local paper exchange (its login page needs no password)."""
-    from orchestration.paper_credentials import (
-        credentials,  # here: a live session needs no paper side
+    from orchestration.paper_credentials import (  # here: a live session needs no paper side
+        credentials,
+        paper_root,
     )
 
     paper = config.paper_exchange
-    root = f"http://{paper.host}:{paper.port}"
+    root = paper_root(config)
     secret, _ = credentials(config)
     return BrokerEndpoints(
         api_key=paper.api_key,

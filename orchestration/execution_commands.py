@@ -172,12 +172,17 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one nested function per 
         config_file: ConfigOption = None,
     ) -> None:
         """Fire the kill switch: cancel every order, close every position, halt new trades."""
-        from execution.orders.kill_switch import engage
-        from orchestration.broker_login import broker_session
-        from orchestration.execution_cli import build_executor
+        from orchestration.kill_now import halt
 
         config = _load(config_file)
         try:
+            # Halted first (a running executor flattens at once), then the whole of it here.
+            if halt(config, _actor(by), reason):
+                _console.print("[red bold]halted[/red bold]; cancelling and closing …")
+            from execution.orders.kill_switch import engage
+            from orchestration.broker_login import broker_session
+            from orchestration.execution_cli import build_executor
+
             executor = build_executor(config, broker_session(config))
             report = engage(executor, _actor(by), reason)
         except ContractError as error:

@@ -17,7 +17,7 @@ from typing import Final
 from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
 
-__all__ = ["CREDENTIALS_FILE", "Credentials", "credentials"]
+__all__ = ["CREDENTIALS_FILE", "Credentials", "credentials", "paper_root"]
 
 CREDENTIALS_FILE: Final = Path("paper_exchange") / "credentials.json"
 _PRIVATE: Final = 0o600
@@ -60,3 +60,9 @@ def credentials(config: KitepilotConfig) -> tuple[Credentials, Path]:
     secret = exchange.api_secret.get_secret_value() if exchange.api_secret else None
     admin = exchange.admin_token.get_secret_value() if exchange.admin_token else None
     return Credentials(secret or fresh["api_secret"], admin or fresh["admin_token"]), path
+
+
+def paper_root(config: KitepilotConfig) -> str:
+    """The configured paper exchange's URL (REST and the ticker share it)."""
+    paper = config.paper_exchange
+    return f"http://{paper.host}:{paper.port}"

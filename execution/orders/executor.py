@@ -19,7 +19,7 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -784,13 +784,14 @@ class Executor:
             self.poll_orders()  # the cancels' final states: an exit's rest goes next turn
         return cancelled
 
-    def cancel_open_orders(self) -> list[str]:
-        """Cancel every working order of ours (the kill switch)."""
+    def cancel_open_orders(self, *, keep: Collection[OrderPurpose] = ()) -> list[str]:
+        """Cancel every working order of ours but those of a purpose in ``keep`` (the kill
+        switch keeps its own flattens: another process's, closing the same positions)."""
         ctx = self.context
         cancelled: list[str] = []
         for record in ctx.oms.orders(open_only=True):
             order_id = record.latest.order_id if record.latest else None
-            if order_id is None:
+            if order_id is None or record.purpose in keep:
                 continue
             try:
                 ctx.broker.cancel_order(order_id)

@@ -13,11 +13,11 @@ market is open, an expired broker session, a burst of rejections, repeated excep
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 from data_contracts.enums import AlertSeverity
 from data_contracts.errors import ContractError
+from data_contracts.validation import storable
 from execution.audit import AuditKind
 from execution.orders.executor import ALREADY_COVERED, Executor, Submission
 from execution.orders.reconcile import reconcile
@@ -30,6 +30,7 @@ __all__ = [
     "automatic_trigger",
     "engage",
     "flatten_book",
+    "make_flat",
     "rearm",
 ]
 
@@ -57,32 +58,44 @@ def engage(executor: Executor, actor: str, reason: str) -> KillReport:
     open position — ours, and any the broker reports — with protected LIMIT orders."""
     ctx = executor.context
     now = ctx.clock.now()
-    # A kill is never refused for its note: text a store cannot keep (a lone surrogate from a
-    # terminal's undecodable bytes) is replaced, not rejected.
-    reason = reason.encode("utf-8", "replace").decode("utf-8")
-    actor = actor.encode("utf-8", "replace").decode("utf-8")
+    # A kill is never refused for its note: text a store cannot keep is replaced, not rejected.
+    reason, actor = storable(reason), storable(actor)
     if not ctx.oms.kill_switch().engaged:
         ctx.oms.record_kill_switch(True, now, actor, reason)
     ctx.record(
         AuditKind.KILL_SWITCH, "kill_switch", {"action": "engage", "reason": reason}, actor=actor
     )
     ctx.alert("kill_switch", AlertSeverity.CRITICAL, "Kill switch engaged", f"{actor}: {reason}")
+    cancelled, exits = make_flat(executor)
+    return KillReport(ctx.oms.kill_switch(), cancelled, exits)
+
+
+def make_flat(executor: Executor) -> tuple[tuple[str, ...], tuple[Submission, ...]]:
+    """What an engaged kill switch does to the account: cancel every working order of ours and
+    close every open position — ours, and any the broker reports (reconciliation first). Any
+    process may do it, several at once (the one that fired the switch, the running executor that
+    sees it engaged): their closing orders are the same claimed slices (:func:`flatten_book`)."""
     executor.process_updates()
     executor.poll_orders()  # what already filled is not cancelled, it is flattened below
-    cancelled = executor.cancel_open_orders()
+    cancelled = executor.cancel_open_orders(keep=(OrderPurpose.FLATTEN,))
     executor.poll_orders()
     reconcile(executor)  # the book takes the broker's positions, so every one gets closed
-    exits = flatten_book(executor, now)
-    return KillReport(ctx.oms.kill_switch(), tuple(cancelled), exits)
+    return tuple(cancelled), flatten_book(executor)
 
 
-def flatten_book(executor: Executor, now: datetime) -> tuple[Submission, ...]:
+def flatten_book(executor: Executor) -> tuple[Submission, ...]:
     """Close every open position of the book, but what closing orders already working cover,
     with protected LIMIT orders priced at last prices fetched now (in one quote request, asked
     again after a second when refused: Kite allows one a second per API key); alert on each
     position that could not be closed. The kill switch does this when fired, and the executor's
-    loop again after each reconciliation while it stays engaged, until the book is flat."""
+    loop again after each reconciliation while it stays engaged, until the book is flat.
+
+    A position's flatten is round ``n`` of the kill event (``kill:<engaged at>:<token>:<product>
+    :<n>``, the next round once every order of the last one has ended): two processes closing
+    the same position for the same kill claim the same slices, so only one of them sends."""
     ctx = executor.context
+    kill = ctx.oms.kill_switch()
+    fired = kill.ts_event if kill.engaged and kill.ts_event is not None else ctx.clock.now()
     book = executor.account.positions()
     open_positions = [
         (key, p.quantity) for key, p in book.items() if p.quantity and executor.uncovered(*key)
@@ -92,11 +105,11 @@ def flatten_book(executor: Executor, now: datetime) -> tuple[Submission, ...]:
     prices = executor.fresh_prices(sorted({token for (token, _), _ in open_positions}))
     exits = []
     for (token, product), quantity in open_positions:
-        subject = executor.new_subject(f"kill:{now:%Y%m%dT%H%M%S%f}:{token}:{product.value}")
+        base = f"kill:{fired:%Y%m%dT%H%M%S%f}:{token}:{product.value}"
         submission = executor.flatten(
             token,
             product,
-            subject_id=subject,
+            subject_id=_round(executor, base),
             purpose=OrderPurpose.FLATTEN,
             last_price=prices.get(token),
         )
@@ -109,6 +122,18 @@ def flatten_book(executor: Executor, now: datetime) -> tuple[Submission, ...]:
                 f"{token} {product.value} qty {quantity}: {'; '.join(submission.reasons)}",
             )
     return tuple(exits)
+
+
+def _round(executor: Executor, base: str) -> str:
+    """``base:n`` for the first round ``n`` not over: unclaimed, or with an order still working."""
+    oms = executor.context.oms
+    n = 1
+    while True:
+        subject = f"{base}:{n}"
+        orders = oms.orders(subject_id=subject)
+        if not orders or not all(order.is_final for order in orders):
+            return subject
+        n += 1
 
 
 def rearm(executor: Executor, actor: str, confirmation: str) -> KillSwitchState:

@@ -17,7 +17,7 @@ from datetime import datetime
 from data_contracts.clock import SystemClock
 from data_contracts.ports import Clock
 from execution.orders.executor import Executor
-from execution.orders.kill_switch import automatic_trigger, engage, flatten_book
+from execution.orders.kill_switch import automatic_trigger, engage, flatten_book, make_flat
 from execution.orders.reconcile import reconcile
 from execution.store.oms import Finding
 
@@ -33,6 +33,7 @@ class ExecutionService:
     wall_clock: Clock = field(default_factory=SystemClock)
     _last_poll: datetime | None = None
     _last_reconcile: datetime | None = None
+    _kill_handled: datetime | None = None  # the engagement this executor has made flat
     findings: list[Finding] = field(default_factory=list)
 
     def start(self) -> list[Finding]:
@@ -46,20 +47,38 @@ class ExecutionService:
         executor, ctx = self.executor, self.executor.context
         executor.process_updates()
         executor.submit_approved()
-        executor.submit_exits()
+        engaged = self._kill_engaged()
+        if not engaged:  # engaged, its flatten alone closes the positions
+            executor.submit_exits()
         now = ctx.clock.now()
+        stale: list[str] = []
         if self._last_poll is None or now - self._last_poll >= ctx.settings.poll_interval:
             self._last_poll = now
             executor.poll_orders()
-            executor.cancel_stale()
+            stale = executor.cancel_stale()
             ctx.store.checkpoint()  # the store's WAL, copied back off the approval path
-        if now - (self._last_reconcile or now) >= ctx.settings.reconcile_interval:
+        # Engaged, a flatten cancelled as stale is replaced at once, on a book reconciled first.
+        due = now - (self._last_reconcile or now) >= ctx.settings.reconcile_interval
+        if due or (engaged and stale):
             self._last_reconcile = now
             self.findings += reconcile(executor)
             # Flat until re-armed: what is left is closed (while the market can close it).
-            if ctx.oms.kill_switch().engaged and ctx.calendar.is_open(now):
-                flatten_book(executor, now)
+            if engaged and ctx.calendar.is_open(now):
+                flatten_book(executor)
         self._check_triggers()
+
+    def _kill_engaged(self) -> bool:
+        """Whether the kill switch is engaged; when another process (``kitepilot kill``, the
+        dashboard's button) has just engaged it, this executor makes the account flat at once
+        too — it need not wait for that process to start and connect (:func:`make_flat`: the
+        same claimed flatten orders, so nothing is sent twice)."""
+        kill = self.executor.context.oms.kill_switch()
+        if not kill.engaged:
+            return False
+        if kill.ts_event != self._kill_handled:
+            self._kill_handled = kill.ts_event
+            make_flat(self.executor)
+        return True
 
     def _check_triggers(self) -> None:
         executor, ctx = self.executor, self.executor.context
@@ -68,7 +87,7 @@ class ExecutionService:
         state = executor.account.state()
         reason = automatic_trigger(executor, state, feed_silent_for=self._feed_silence())
         if reason is not None:
-            engage(executor, "auto", reason)
+            self._kill_handled = engage(executor, "auto", reason).state.ts_event
 
     def _feed_silence(self) -> float | None:
         """Wall seconds since the streaming workers last reported, while the market is open."""

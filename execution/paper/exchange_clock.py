@@ -26,10 +26,11 @@ import requests
 
 from data_contracts.errors import ContractError
 from data_contracts.timeutil import IST, UTC
-from execution.paper.rest import ADMIN_HEADER
 
-__all__ = ["CLOCK_PATH", "ExchangeClock"]
+__all__ = ["ADMIN_HEADER", "CLOCK_PATH", "ExchangeClock"]
 
+# Here, not in the REST app that checks it: a client of the clock need not import aiohttp.
+ADMIN_HEADER: Final = "X-Paper-Admin"
 CLOCK_PATH: Final = "/_paper/clock"
 _OWNER: Final = "ExchangeClock"
 _REFRESH_WALL: Final = 0.2  # wall seconds between reads

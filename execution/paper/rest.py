@@ -41,6 +41,7 @@ from multidict import MultiDictProxy
 from data_contracts.errors import ContractError
 from data_contracts.instruments import Instrument, InstrumentMaster
 from execution.paper import wire
+from execution.paper.exchange_clock import ADMIN_HEADER
 from execution.paper.faults import FaultInjector, FaultKind, FaultPlan
 from execution.paper.limits import RateLimiter, RouteClass
 from execution.paper.session import SessionManager
@@ -58,7 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ADMIN_HEADER: Final = "X-Paper-Admin"
 KITE_VERSION: Final = "3"
 # Most days one historical request may span, per interval (reference §1.6, Kite forum staff).
 HISTORICAL_MAX_DAYS: Final[Mapping[str, int]] = {

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_contracts.enums import OrderStatus, Product, ProposalStatus, Side
-from data_contracts.ids import OrderId, TradeId
-from data_contracts.trading import Fill
+from data_contracts.ids import OrderId, ProposalId, TradeId
+from data_contracts.trading import ExitProposal, Fill
 from execution.alerts.channels import Alert
 from execution.orders.executor import ALREADY_COVERED
-from execution.orders.kill_switch import engage
+from execution.orders.kill_switch import engage, make_flat
 from execution.orders.reconcile import reconcile
 from execution.orders.service import ExecutionService
 from execution.orders.tags import client_tag
@@ -112,7 +112,10 @@ def test_exit_refused_every_time_is_tried_once_a_poll_interval_then_left_to_a_pe
     _open(world)
     world.broker.script.extend([REJECT] * 400)
     alerts = Alerts()
-    world.executor.context.alerter = alerts
+    context = world.executor.context
+    context.alerter = alerts
+    # No automatic kill switch for the burst of rejections: engaged, its flatten would take over.
+    context.settings = replace(context.settings, rejection_burst=10_000)
     service = ExecutionService(world.executor)
 
     _turns(world, service, 3, timedelta(seconds=1))  # within one poll interval: one try
@@ -268,3 +271,39 @@ def test_trade_closed_outside_its_exit_is_closed_not_exited_into_the_opposite_po
     assert _sells(world) == []
     assert world.store.open_trades() == []
     assert world.executor.account.position_quantity(CE, Product.NRML) == 0
+
+
+def test_kill_recorded_by_another_process_is_made_flat_in_the_executors_next_turn(
+    world: World,
+) -> None:
+    _open(world)
+    service = ExecutionService(world.executor)
+    service.start()
+    world.executor.submit_exits()  # the trade's exit is working
+    # `kitepilot kill`'s first step in its own process: only the engaged state, recorded
+    world.oms.record_kill_switch(True, world.clock.now(), "cli", "drill")
+
+    service.run_once()  # at once: no reconciliation interval waited for
+
+    (flatten,) = world.oms.orders(purpose=OrderPurpose.FLATTEN)
+    exit_order = world.broker.order(client_tag(ExitProposal.id_for(_entry(world)).value, 0).value)
+    assert exit_order.status is OrderStatus.CANCELLED
+    assert flatten.intent.quantity == 65
+
+
+def test_two_processes_closing_one_position_for_one_kill_send_one_order(world: World) -> None:
+    _open(world)
+    other = world._executor()  # another process: the dashboard's executor, the same store
+    report = engage(world.executor, "operator", "drill")
+
+    cancelled, closing = make_flat(other)  # the running executor, seeing the switch engaged
+
+    (flatten,) = world.oms.orders(purpose=OrderPurpose.FLATTEN)
+    assert flatten.client_tag == report.exits[0].orders[0].client_tag
+    assert (cancelled, closing) == ((), ())  # the first process's flatten is left working
+    assert not world.broker.order(flatten.client_tag.value).is_final
+
+
+def _entry(world: World) -> ProposalId:
+    (trade,) = world.store.open_trades()
+    return trade.proposal_id
