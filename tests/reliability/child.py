@@ -20,14 +20,12 @@ import json
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Final
 
 from data_contracts.config import KitepilotConfig
 from execution.kite.order_updates import OrderUpdateFeed
-from execution.orders.kill_switch import engage
 from execution.orders.service import ExecutionService
 from execution.paper.exchange_clock import ExchangeClock
 from orchestration.broker_login import BrokerLogin, paper_session
@@ -89,50 +87,13 @@ def run_executor(ready: Path) -> int:
     return 0
 
 
-def run_kill(report: Path, actor: str, reason: str) -> int:
-    """``kitepilot kill`` on the market clock: build the executor, engage, write what it did
-    (with the wall times of each phase) to ``report``."""
-    started = time.monotonic()
-    config = load_config(dotenv_file=None)
-    clock, login = _clock_and_login(config)
-    executor = build_executor(config, login, clock=clock)
-    built = time.monotonic()
-    outcome = engage(executor, actor, reason)
-    engaged = time.monotonic()
-    executor.context.store.close()
-    report.write_text(
-        json.dumps(
-            {
-                "build_seconds": built - started,
-                "engage_seconds": engaged - built,
-                "cancelled": list(outcome.cancelled),
-                "exits": [
-                    {"subject": s.subject_id, "accepted": s.accepted, "reasons": list(s.reasons)}
-                    for s in outcome.exits
-                ],
-                "engaged": outcome.state.engaged,
-                "engage_started_monotonic": built,
-                "engage_done_monotonic": engaged,
-            }
-        ),
-        encoding="utf-8",
-    )
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.reliability.child")
     commands = parser.add_subparsers(dest="command", required=True)
     executor = commands.add_parser("executor")
     executor.add_argument("--ready", type=Path, required=True)
-    kill = commands.add_parser("kill")
-    kill.add_argument("--report", type=Path, required=True)
-    kill.add_argument("--by", default="reliability-operator")
-    kill.add_argument("--reason", default="kill switch drill under load")
     args = parser.parse_args(argv)
-    if args.command == "executor":
-        return run_executor(args.ready)
-    return run_kill(args.report, args.by, args.reason)
+    return run_executor(args.ready)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@ For each firing time of the plan, in one replayed day:
    LIMITs 1 % under the market rest on the book (the harness waits until they are OPEN at the
    exchange; the fill timeout is raised so the executor does not cancel them first), and BUYs
    0.5 % through the market fill, besides the strategy's own open trades.
-2. Fire: ``via="process"`` runs ``python -m tests.reliability.child kill`` — the ``kitepilot
-   kill`` command's function (build the executor, ``kill_switch.engage``) on the market clock, as
-   a new process; ``via="operator"`` calls ``engage`` on an executor already built in the
-   harness, as the dashboard's kill button does.
-3. Time to flat: from the moment the command is launched (and, for the process, from the moment
-   ``engage`` starts in it) until the exchange shows no net position and no open order (read from
+2. Fire: ``via="process"`` runs ``kitepilot kill`` itself as a new process (it records the
+   switch engaged first, then builds its executor and engages; the running executor makes the
+   account flat as soon as it sees the engagement); ``via="operator"`` calls ``engage`` on an
+   executor already built in the harness, as the dashboard's kill button does.
+3. Time to halted and to flat: from the moment the command is launched until the store shows the
+   switch engaged, and until the exchange shows no net position and no open order (read from
    the venue every 10 ms). Wall seconds; the market keeps running at ``speed``.
 4. Halted: for ``watch`` market minutes the worker keeps proposing and the approver keeps
    approving; no entry order may be claimed, and every approval must be refused.
@@ -27,7 +27,6 @@ Goal: flat and halted within 2 s, the state survives the restart.
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import sys
 import time
@@ -172,8 +171,10 @@ def wait_resting(stack: Stack, proposals: list[Proposal]) -> int:
     return resting
 
 
-def _launch_kill(stack: Stack, report: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "tests.reliability.child", "kill", "--report", str(report)]
+def _launch_kill(stack: Stack) -> subprocess.Popen[bytes]:
+    """``kitepilot kill`` itself, as an operator types it (on the exchange's market clock)."""
+    kitepilot = Path(sys.executable).with_name("kitepilot")
+    argv = [str(kitepilot), "kill", "--reason", "kill switch drill", "--by", "reliability-cli"]
     log = (stack.run_dir / "logs" / "kill.log").open("ab")
     return subprocess.Popen(  # noqa: S603 - our own fixed argv, no shell
         argv,
@@ -185,30 +186,31 @@ def _launch_kill(stack: Stack, report: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def fire(stack: Stack, via: str, n: int) -> dict[str, Any]:
-    """Fire the kill switch now and measure until the exchange is flat."""
-    report = stack.run_dir / f"kill-{n}.json"
+def fire(stack: Stack, via: str) -> dict[str, Any]:
+    """Fire the kill switch now and measure until it is engaged (halted) and the exchange is
+    flat."""
     held, working = _exchange_open(stack)
+    before = stack.oms.kill_switch()
     fired_at = stack.now()
     launched = time.monotonic()
-    process = None
+    process, detail = None, dict[str, object]()
     if via == "process":
-        process = _launch_kill(stack, report)
+        process = _launch_kill(stack)
     else:
         try:
             outcome = engage(stack.operator(), "reliability-operator", "kill switch drill")
-            done: dict[str, object] = {
-                "engage_started_monotonic": launched,
-                "exits": len(outcome.exits),
-            }
+            detail = {"exits": len(outcome.exits)}
         except ContractError as error:  # the book could not be read: the kill did not finish
-            done = {"engage_started_monotonic": launched, "error": str(error)}
-        report.write_text(json.dumps(done), encoding="utf-8")
-    flat_at = None
+            detail = {"error": str(error)}
+    halted_at = flat_at = None
     while time.monotonic() - launched < _FLAT_WALL:
         now_held, now_working = _exchange_open(stack)
         kill = stack.oms.kill_switch()
-        engaged = kill.engaged and kill.ts_event is not None and kill.ts_event >= fired_at
+        # This drill's engagement: a new one (the CLI stamps it on the exchange's clock, read
+        # in whole seconds, so it may be a moment before ``fired_at``).
+        engaged = kill.engaged and (not before.engaged or kill.ts_event != before.ts_event)
+        if engaged and halted_at is None:
+            halted_at = time.monotonic()
         if not now_held and not now_working and engaged:
             flat_at = time.monotonic()
             break
@@ -216,8 +218,6 @@ def fire(stack: Stack, via: str, n: int) -> dict[str, Any]:
     exit_code = None
     if process is not None:
         exit_code = process.wait(timeout=120)
-    details = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
-    engage_started = details.get("engage_started_monotonic")
     left_held, left_working = _exchange_open(stack)
     return {
         "via": via,
@@ -225,14 +225,9 @@ def fire(stack: Stack, via: str, n: int) -> dict[str, Any]:
         "positions_open_before": len(held),
         "orders_open_before": len(working),
         "flat": flat_at is not None,
+        "command_to_halted_seconds": None if halted_at is None else round(halted_at - launched, 3),
         "command_to_flat_seconds": None if flat_at is None else round(flat_at - launched, 3),
-        "engage_to_flat_seconds": (
-            None
-            if flat_at is None or engage_started is None
-            else round(flat_at - engage_started, 3)
-        ),
-        "kill_command": {k: v for k, v in details.items() if not k.endswith("_monotonic")}
-        | {"exit_code": exit_code},
+        "kill_command": detail | {"exit_code": exit_code},
         "left_open": {"positions": len(left_held), "orders": left_working},
     }
 
@@ -266,7 +261,7 @@ def watch(stack: Stack, since: datetime, minutes: timedelta) -> dict[str, Any]:
     }
 
 
-def _drill(stack: Stack, at: datetime, via: str, n: int, plan: KillPlan) -> dict[str, Any]:
+def _drill(stack: Stack, at: datetime, via: str, plan: KillPlan) -> dict[str, Any]:
     """One firing: resting orders, fire, flat?, halted?, restart, still halted?, re-arm."""
     stack.play_until(at - timedelta(minutes=1))
     before = stack.oms.kill_switch()
@@ -278,7 +273,7 @@ def _drill(stack: Stack, at: datetime, via: str, n: int, plan: KillPlan) -> dict
     manual = manual_proposals(stack, plan.resting)
     placed = wait_resting(stack, manual[: plan.resting])
     stack.set_speed(plan.speed)
-    drill = fire(stack, via, n)
+    drill = fire(stack, via)
     drill["resting_orders_placed"] = placed
     drill["engaged_before"] = f"{before.actor}: {before.reason}" if before.engaged else None
     since = stack.now()
@@ -304,7 +299,7 @@ def run(world: World, out: Path, plan: KillPlan) -> dict[str, Any]:
         aborted = None
         for n, (at, via) in enumerate(zip(plan.fire_at, plan.via, strict=True), start=1):
             try:
-                drills.append(_drill(stack, market_at(at), via, n, plan))
+                drills.append(_drill(stack, market_at(at), via, plan))
             except CrashLoop as loop:
                 aborted = f"drill {n}: {loop}"
                 break

@@ -62,9 +62,13 @@ def _killswitch_figures(result: dict[str, Any]) -> list[go.Figure]:
     figure = go.Figure(
         [
             go.Bar(
+                name="command → halted",
+                x=names,
+                y=[d["command_to_halted_seconds"] for d in drills],
+            ),
+            go.Bar(
                 name="command → flat", x=names, y=[d["command_to_flat_seconds"] for d in drills]
             ),
-            go.Bar(name="engage → flat", x=names, y=[d["engage_to_flat_seconds"] for d in drills]),
         ]
     )
     figure.add_hline(y=2.0, line_dash="dash", annotation_text="goal 2 s")

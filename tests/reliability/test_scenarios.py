@@ -75,7 +75,7 @@ def morning(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         stack.slow_down()
         manual = killswitch.manual_proposals(stack, 2)
         killswitch.wait_resting(stack, manual[:2])
-        drill = killswitch.fire(stack, "operator", 1)
+        drill = killswitch.fire(stack, "operator")
         stack.set_speed(settings.speed)
         since = stack.now()
         drill["halted"] = killswitch.watch(stack, since, market_at(time(9, 46)) - since)
