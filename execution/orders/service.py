@@ -1,11 +1,12 @@
 """The executor's loop: what ``kitepilot execute`` (or a thread of ``kitepilot stream``) runs.
 
 Each turn: order updates from the WebSocket; approvals made in other processes; exits the exit
-monitor stored; then, on their own intervals, polling of working orders, the fill timeout,
-reconciliation (after which, while the kill switch is engaged, whatever position is left — a
-flatten the market left behind, a fill that landed after it — is closed again) and the automatic
-kill-switch triggers. A restart begins with reconciliation, so an order sent just before a crash
-is found by its tag, never sent again.
+monitor stored — or, when the kill switch is engaged, none: a new engagement by any process is
+made flat at once, and its flattens alone close the positions; then, on their own intervals,
+polling of working orders, the fill timeout, reconciliation (after which, while the kill switch
+is engaged, whatever position is left — a flatten the market left behind, a fill that landed
+after it — is closed again) and the automatic kill-switch triggers. A restart begins with
+reconciliation, so an order sent just before a crash is found by its tag, never sent again.
 """
 
 from __future__ import annotations
