@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Final
 
@@ -33,7 +33,7 @@ from data_contracts.enums import (
     Side,
 )
 from data_contracts.errors import ContractError
-from data_contracts.ids import ClientTag, ProposalId
+from data_contracts.ids import ClientTag
 from data_contracts.instruments import Instrument
 from data_contracts.timeutil import IST
 from data_contracts.trading import ExitProposal, Fill, OpenTrade, OrderEvent, OrderIntent, Proposal
@@ -50,6 +50,7 @@ from execution.orders.account import AccountBook
 from execution.orders.context import OmsContext
 from execution.orders.intents import entry_intents, exit_intents, flatten_intents, slices_of
 from execution.orders.tags import MAX_SLICES
+from execution.orders.trades import advance_trades
 from execution.risk import AccountState, RiskVerdict, check_entry, check_exit
 from execution.store.oms import OrderPurpose, OrderRecord
 
@@ -63,11 +64,6 @@ _QUOTE_RETRY_SECONDS: Final = 1.0  # Kite: one quote request a second per API ke
 # (once per poll interval, so about a quarter hour at the default 5 s), then left to a person:
 # repeating it forever would fill the audit log and hide what is wrong.
 _MAX_EXIT_ATTEMPTS: Final = 180
-_OPENABLE: Final = frozenset(
-    {ProposalStatus.APPROVED, ProposalStatus.SENT, ProposalStatus.UNFILLED}
-)
-"""The statuses of a proposal whose filled entry orders become an open trade (UNFILLED too: a
-fill the broker reports after the cancel that made it so still opens the trade)."""
 _STALE_CANCELLED: Final = frozenset({OrderPurpose.ENTRY, OrderPurpose.EXIT, OrderPurpose.FLATTEN})
 """Orders cancelled past the fill timeout (an operator's "exit now" is left to the operator)."""
 
@@ -804,100 +800,9 @@ class Executor:
     # -- trade lifecycle -----------------------------------------------------------------
 
     def advance_trades(self) -> None:
-        """Entries fully done → open trades (for the exit monitor); exits done → closed."""
-        ctx = self.context
-        fills_by_tag: dict[str, list[Fill]] = {}
-        for stored in ctx.oms.fills():
-            if stored.fill.client_tag is not None:
-                fills_by_tag.setdefault(stored.fill.client_tag.value, []).append(stored.fill)
-        by_subject: dict[tuple[str, OrderPurpose], list[OrderRecord]] = {}
-        for record in ctx.oms.orders():
-            by_subject.setdefault((record.subject_id, record.purpose), []).append(record)
-        for (subject, purpose), records in by_subject.items():
-            if not all(record.is_final for record in records):
-                continue
-            done = [f for r in records for f in fills_by_tag.get(r.client_tag.value, [])]
-            if not done:
-                if purpose is OrderPurpose.ENTRY:
-                    self._unfilled(ProposalId(subject), records)
-                continue
-            if purpose is OrderPurpose.ENTRY:
-                self._open_trade(ProposalId(subject), done)
-            elif purpose is OrderPurpose.EXIT:
-                self._close_trade(subject, records, done)
-            else:  # a manual "exit now" or a kill-switch flatten
-                self._close_flattened(subject, records[0].intent, done)
-
-    def _close_flattened(self, subject: str, intent: OrderIntent, done: Sequence[Fill]) -> None:
-        """A position closed whole: its open trades are closed too (once flat)."""
-        ctx = self.context
-        token, product = intent.instrument_token, intent.product
-        if self.account.position_quantity(token, product) != 0:
-            return
-        closed_at = max(f.ts_event for f in done)
-        for trade in ctx.store.open_trades(token):
-            if trade.product is product:
-                ctx.store.close_trade(trade.proposal_id, max(closed_at, trade.opened_at))
-                ctx.store.record_status(
-                    trade.proposal_id, ProposalStatus.CLOSED, ctx.clock.now(), subject
-                )
-
-    def _unfilled(self, proposal_id: ProposalId, records: Sequence[OrderRecord]) -> None:
-        """An entry whose orders all ended with nothing filled is UNFILLED, not left SENT (or
-        APPROVED, when the process died before recording SENT) for ever."""
-        ctx = self.context
-        if ctx.store.status(proposal_id) not in (ProposalStatus.APPROVED, ProposalStatus.SENT):
-            return
-        last = records[-1].latest
-        why = (last.status_message or last.status.value) if last is not None else "ended"
-        ctx.store.record_status(proposal_id, ProposalStatus.UNFILLED, ctx.clock.now(), why)
-
-    def _open_trade(self, proposal_id: ProposalId, done: Sequence[Fill]) -> None:
-        ctx = self.context
-        proposal = ctx.store.get(proposal_id)
-        # APPROVED too: a process killed after sending and before recording SENT
-        if proposal is None or ctx.store.status(proposal_id) not in _OPENABLE:
-            return
-        quantity = sum(f.quantity for f in done)
-        price = sum(f.quantity * f.price for f in done) / quantity
-        opened_at = max(f.ts_event for f in done)
-        trade = OpenTrade(
-            proposal_id=proposal.proposal_id,
-            strategy_id=proposal.strategy_id,
-            instrument_token=proposal.instrument_token,
-            exchange=proposal.exchange,
-            tradingsymbol=proposal.tradingsymbol,
-            product=proposal.product,
-            side=proposal.side,
-            quantity=quantity,
-            lot_size=proposal.lot_size,
-            tick_size=proposal.tick_size,
-            entry_price=price,
-            stop_loss=proposal.stop_loss,
-            take_profit=proposal.take_profit,
-            time_exit=max(proposal.time_exit, opened_at + timedelta(seconds=1)),
-            opened_at=opened_at,
-        )
-        ctx.store.open_trade(trade)
-        ctx.store.record_status(
-            proposal_id, ProposalStatus.FILLED, ctx.clock.now(), f"{quantity} @ {price:.2f}"
-        )
-
-    def _close_trade(
-        self, exit_id: str, records: Sequence[OrderRecord], done: Sequence[Fill]
-    ) -> None:
-        """Close the trade an exit's orders filled in full (across every attempt; a shortfall
-        is sent again by :meth:`submit_exits`)."""
-        ctx = self.context
-        entry = next(
-            (e.entry_proposal_id for e in ctx.store.exits() if e.exit_id.value == exit_id), None
-        )
-        trade = next((t for t in ctx.store.open_trades() if t.proposal_id == entry), None)
-        if entry is None or trade is None or sum(f.quantity for f in done) < trade.quantity:
-            return
-        closed_at = max(f.ts_event for f in done)
-        ctx.store.close_trade(entry, closed_at)
-        ctx.store.record_status(entry, ProposalStatus.CLOSED, ctx.clock.now(), exit_id)
+        """Entries fully done → open trades (for the exit monitor); exits done → closed
+        (:mod:`execution.orders.trades`)."""
+        advance_trades(self.context, self.account)
 
     # -- helpers -------------------------------------------------------------------------
 
