@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
@@ -46,6 +46,7 @@ _DEFAULT_FILE = "zerodha_charges.yaml"
 # Enough significant digits that every product and sum of realistic inputs is exact (a float
 # price has up to 17, a quantity ~10, a rate ~5); the default context's 28 could round the last.
 _EXACT = Context(prec=60)
+_RATES_MEMO_MAX = 4096
 _ITEMS = ("brokerage", "stt", "exchange_txn", "sebi", "stamp_duty", "gst", "dp")
 
 T = TypeVar("T")
@@ -184,12 +185,23 @@ class ChargesModel:
             raise ContractError(
                 _OWNER, "sell_on", sell_on, f"must equal on ({on}) for an intraday round trip"
             )
-        legs = self.leg(segment, Side.BUY, buy_price, quantity, on) + self.leg(
-            segment, Side.SELL, sell_price, quantity, sell_day
-        )
-        if segment is ChargeSegment.DELIVERY:
-            return legs + self.dp_charge(sell_day)
-        return legs
+        # The same checks, in the same order, as leg(BUY) then leg(SELL) then dp_charge(), and the
+        # same Decimal operations in the same order as summing those breakdowns (so the same
+        # numbers, to the exponent); only the intermediate breakdowns, whose items are products
+        # and sums of finite non-negative numbers, are not built and re-validated.
+        buy_unit = _amount("price", buy_price)
+        units = integer(_OWNER, "quantity", quantity, minimum=1)
+        buy_rates = self._schedule.rates(segment, self._day("on", on))
+        sell_unit = _amount("price", sell_price)
+        sell_rates = self._schedule.rates(segment, self._day("on", sell_day))
+        with localcontext(_EXACT):
+            buy = _leg_items(buy_rates, Side.BUY, buy_unit * units)
+            sell = _leg_items(sell_rates, Side.SELL, sell_unit * units)
+            items = [b + s for b, s in zip(buy, sell, strict=True)]
+            if segment is ChargeSegment.DELIVERY:
+                dp = self._schedule.dp_inr.at(sell_day) * (1 + self._schedule.gst.at(sell_day))
+                items = [item + _ZERO for item in items[:-1]] + [items[-1] + dp]
+        return ChargeBreakdown(*items)
 
     def dp_charge(self, on: date) -> ChargeBreakdown:
         """The DP charge (with its GST) for one scrip sold from demat on the day ``on``."""
@@ -334,17 +346,23 @@ class _Rates:
 
 
 def _leg(rates: _Rates, side: Side, turnover: Decimal) -> ChargeBreakdown:
+    return ChargeBreakdown(*_leg_items(rates, side, turnover))
+
+
+def _leg_items(rates: _Rates, side: Side, turnover: Decimal) -> tuple[Decimal, ...]:
+    """One leg's items in ``_ITEMS`` order (the DP charge is never part of a leg: zero)."""
     brokerage = rates.brokerage.on(turnover)
     exchange_txn = turnover * rates.exchange_txn
     sebi = turnover * rates.sebi
     buying = side is Side.BUY
-    return ChargeBreakdown(
-        brokerage=brokerage,
-        stt=turnover * (rates.stt.buy if buying else rates.stt.sell),
-        exchange_txn=exchange_txn,
-        sebi=sebi,
-        stamp_duty=turnover * rates.stamp_buy if buying else _ZERO,
-        gst=rates.gst * (brokerage + exchange_txn + sebi),
+    return (
+        brokerage,
+        turnover * (rates.stt.buy if buying else rates.stt.sell),
+        exchange_txn,
+        sebi,
+        turnover * rates.stamp_buy if buying else _ZERO,
+        rates.gst * (brokerage + exchange_txn + sebi),
+        _ZERO,
     )
 
 
@@ -398,7 +416,22 @@ class _Schedule:
     gst: _Series[Decimal]
     dp_inr: _Series[Decimal]
 
+    # (segment, day) -> its rates: the schedule is immutable, so a memo never goes stale. Bounded
+    # (cleared when full): a long backtest prices thousands of days.
+    _memo: dict[tuple[ChargeSegment, date], _Rates] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
     def rates(self, segment: ChargeSegment, on: date) -> _Rates:
+        key = (segment, on)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= _RATES_MEMO_MAX:
+                self._memo.clear()
+            found = self._memo[key] = self._rates(segment, on)
+        return found
+
+    def _rates(self, segment: ChargeSegment, on: date) -> _Rates:
         return _Rates(
             brokerage=self.brokerage[segment].at(on),
             stt=self.stt[segment].at(on),

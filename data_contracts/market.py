@@ -6,8 +6,9 @@ system made the object), both tz-aware and normalised to UTC. A candle's ``ts_ev
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken
@@ -15,6 +16,12 @@ from data_contracts.timeutil import require_aware
 from data_contracts.validation import integer, positive
 
 __all__ = ["Candle", "Tick"]
+
+_NO_TIME = timedelta(0)
+
+
+def _is_utc(value: object) -> bool:
+    return type(value) is datetime and value.tzinfo is UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,8 @@ class Candle:
     oi: int | None = None
 
     def __post_init__(self) -> None:
+        if self._plainly_valid():
+            return
         owner = "Candle"
         subject = f"token {self.instrument_token}"
         integer(owner, "instrument_token", self.instrument_token, minimum=1)
@@ -105,6 +114,32 @@ class Candle:
         integer(owner, "volume", self.volume, minimum=0, subject=subject)
         if self.oi is not None:
             integer(owner, "oi", self.oi, minimum=0, subject=subject)
+
+    def _plainly_valid(self) -> bool:
+        """True when every field is of its plain type (int, float, UTC ``datetime``, ``timedelta``)
+        and passes every check below; then those checks have nothing to refuse or convert (a UTC
+        datetime's ``astimezone(UTC)`` is itself), so the candles the live flow builds skip them.
+        Anything else (an int price, another zone, a subclass, a bad value) takes the full checks,
+        which accept, convert and refuse exactly as always."""
+        o, h, low, c = self.open, self.high, self.low, self.close
+        token, volume, oi = self.instrument_token, self.volume, self.oi
+        return (
+            type(token) is int
+            and token >= 1
+            and _is_utc(self.ts_event)
+            and _is_utc(self.ts_init)
+            and type(self.interval) is timedelta
+            and self.interval > _NO_TIME
+            and type(o) is float
+            and type(h) is float
+            and type(low) is float
+            and type(c) is float
+            and 0.0 < low <= o <= h < math.inf
+            and low <= c <= h
+            and type(volume) is int
+            and volume >= 0
+            and (oi is None or (type(oi) is int and oi >= 0))
+        )
 
     @property
     def ts_open(self) -> datetime:

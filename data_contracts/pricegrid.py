@@ -85,9 +85,77 @@ def round_for_side(price: DecimalLike, tick_size: DecimalLike, side: Side) -> De
 
 
 def is_on_grid(price: DecimalLike, tick_size: DecimalLike) -> bool:
-    """True when ``price`` is an exact multiple of ``tick_size``."""
+    """True when ``price`` is an exact multiple of ``tick_size``.
+
+    A plain float or int price on a plain float tick takes an integer fast path with the same
+    answer (:func:`_on_grid_fast`); anything else, or anything it cannot decide, goes through
+    ``Decimal`` (which also raises the errors).
+    """
+    fast = _on_grid_fast(price, tick_size)
+    if fast is not None:
+        return fast
     units, tick_units, _ = _as_integers(to_decimal(price), _tick(tick_size))
     return units % tick_units == 0
+
+
+# A float tick (its exact type, so neither a bool nor a numpy scalar) as (k, tick_units,
+# 10.0**k, 10**k): the tick's shortest repr is tick_units * 10**-k. Ticks are few; the memo is
+# bounded anyway, and a tick that is not cached simply goes through Decimal.
+_TICKS: dict[float, tuple[int, int, float, int] | None] = {}
+_TICKS_MAX = 256
+_MAX_DIGITS = 15  # 10.0**k is exact for k <= 22; far more places than any exchange tick has
+# |price| * 10**k below this: the float product is then within 2**-13 of the true one, and one
+# float's rounding interval holds at most one multiple of 10**-k (see _on_grid_fast).
+_FAST_LIMIT = float(2**40)
+
+
+def _tick_units(tick_size: float) -> tuple[int, int, float, int] | None:
+    cached = _TICKS.get(tick_size, False)
+    if cached is not False:
+        return cached  # type: ignore[return-value]  # False is the miss marker, never stored
+    try:
+        tick = _tick(tick_size)
+    except ContractError:
+        entry = None  # refused: the Decimal path raises the error
+    else:
+        k = -_exponent(tick)
+        entry = None if not 0 <= k <= _MAX_DIGITS else (k, _units(tick, -k), 10.0**k, _pow10(k))
+    if len(_TICKS) < _TICKS_MAX:
+        _TICKS[tick_size] = entry
+    return entry
+
+
+def _on_grid_fast(price: object, tick_size: object) -> bool | None:
+    """:func:`is_on_grid` of a plain float/int price on a plain float tick with integers only, or
+    ``None`` when this path does not decide (the caller then uses Decimal).
+
+    A float price means its shortest repr (the value ``Decimal(str(price))``). With the tick's
+    repr ``tick_units * 10**-k``: every multiple of the tick is a multiple of ``10**-k``, so the
+    price is on the grid iff its repr is some ``n * 10**-k`` with ``n % tick_units == 0``. The
+    candidate ``n`` is ``round(price * 10**k)``; it is the repr's value iff ``n / 10**k`` (an
+    int division, correctly rounded) reads back as ``price``: below ``_FAST_LIMIT`` the rounding
+    interval of ``price`` is narrower than ``10**-k``, so it holds at most that one multiple, and
+    the shortest repr, having at most ``k`` places whenever any round-tripping decimal does, is
+    it. Otherwise the repr has more than ``k`` places and is not on the grid.
+    """
+    if type(tick_size) is not float:
+        return None
+    kind = type(price)
+    if kind is not float and kind is not int:
+        return None
+    entry = _tick_units(tick_size)
+    if entry is None:
+        return None
+    _k, tick_units, scale, scale_int = entry
+    if kind is int:
+        return (price * scale_int) % tick_units == 0  # type: ignore[operator]  # an int here
+    scaled = price * scale  # type: ignore[operator]  # a float here
+    if not -_FAST_LIMIT < scaled < _FAST_LIMIT:  # also False for NaN and the infinities
+        return None
+    n = round(scaled)
+    if n / scale_int != price:
+        return False
+    return n % tick_units == 0
 
 
 def lots_to_quantity(lots: int, lot_size: int) -> int:

@@ -25,6 +25,8 @@ from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import cluster_main, run_main
 
+from streaming.heap import frozen_startup_heap
+
 __all__ = [
     "GIL_SWITCH_SECONDS",
     "is_interruption",
@@ -61,7 +63,7 @@ def run_flow(
     recovery = None if recovery_dir is None else recovery_config(recovery_dir, max(processes, 1))
     if processes <= 1:
         try:
-            with short_gil_switch():
+            with short_gil_switch(), frozen_startup_heap():
                 run_main(build(), epoch_interval=epoch_interval, recovery_config=recovery)
         except BytewaxRuntimeError as error:
             # Bytewax turns Ctrl-C into this error (directly, or caused by the KeyboardInterrupt
@@ -114,7 +116,7 @@ def _cluster_process(
     recovery_dir: Path | None,
 ) -> None:
     recovery = None if recovery_dir is None else RecoveryConfig(str(recovery_dir))
-    with short_gil_switch():
+    with short_gil_switch(), frozen_startup_heap():
         cluster_main(
             build(),
             addresses,

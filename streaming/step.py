@@ -41,6 +41,7 @@ from models.live import (
     group_of,
     load_feature_kernel,
 )
+from streaming.heap import freeze_startup_objects
 from streaming.metrics import StreamMetrics
 
 __all__ = ["ShardLogic", "WorkerRuntime"]
@@ -80,6 +81,8 @@ class WorkerRuntime:
         if not self._kernel_loaded:
             load_feature_kernel(self.context.strategy.settings.feature_set, at)
             self._kernel_loaded = True
+            # The worker's startup is done: keep its objects out of full collections.
+            freeze_startup_objects()
 
 
 class ShardLogic(StatefulBatchLogic[Tick | ClockMark, Output, bytes]):

@@ -198,19 +198,31 @@ class SqlStore:
         rows = [_proposal_row(proposal) for proposal in batch]
         if not rows:
             return []
-        added: list[bool] = []
+        # Batched: one multi-row insert of the batch's first occurrence of each id (ON CONFLICT DO
+        # NOTHING; RETURNING names the ids that were new), then one executemany of their PROPOSED
+        # events, in batch order. The same rows and answers as inserting one by one: a later
+        # duplicate of an id in the batch is never new, an id already stored is not either.
+        first: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            first.setdefault(row["proposal_id"], row)
         with self._write() as connection:
-            for proposal, row in zip(batch, rows, strict=True):
-                new = insert_new(connection, proposals, row)
-                if new:
-                    _append_status(
-                        connection,
-                        proposal.proposal_id,
-                        ProposalStatus.PROPOSED,
-                        proposal.ts_event,
-                        "",
-                    )
-                added.append(new)
+            statement = _insert_if_new(connection.dialect.name, proposals)
+            inserted = set(connection.execute(statement, list(first.values())).scalars())
+            added = [
+                row["proposal_id"] in inserted and first[row["proposal_id"]] is row for row in rows
+            ]
+            events = [
+                {
+                    "proposal_id": proposal.proposal_id.value,
+                    "status": ProposalStatus.PROPOSED.value,
+                    "ts_event": proposal.ts_event,
+                    "detail": "",
+                }
+                for proposal, new in zip(batch, added, strict=True)
+                if new
+            ]
+            if events:
+                connection.execute(_INSERT_STATUS, events)
         return added
 
     def get(self, proposal_id: ProposalId) -> Proposal | None:
