@@ -10,7 +10,7 @@ import heapq
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from data_contracts.schemas import UTC_TIMESTAMP
@@ -360,6 +360,15 @@ _PRICES = st.floats(min_value=0.05, max_value=50_000, allow_nan=False)
     per_trade_risk=st.floats(min_value=1, max_value=1e6),
     cap=st.none() | st.floats(min_value=100, max_value=1e8),
 )
+@example(
+    entry=32769.0,
+    stop_distance=0.05,
+    lot_size=1,
+    leverage=1.0,
+    capital=1e8,
+    per_trade_risk=1.0,
+    cap=None,
+)
 def test_size_lots_never_breaks_a_limit_the_risk_engine_checks(
     entry: float,
     stop_distance: float,
@@ -370,8 +379,12 @@ def test_size_lots_never_breaks_a_limit_the_risk_engine_checks(
     cap: float | None,
 ) -> None:
     portfolio = Portfolio(capital=capital, per_trade_risk=per_trade_risk, max_position_notional=cap)
+    stop = entry - stop_distance
+    # The distance the rule (and the risk engine) sees: 32769.0 - 0.05 is 0.04999999999708962
+    # below the entry, not the 0.05 drawn.
+    stop_distance = entry - stop
 
-    (lots,) = size_lots([entry], [entry - stop_distance], [lot_size], [leverage], portfolio)
+    (lots,) = size_lots([entry], [stop], [lot_size], [leverage], portfolio)
 
     quantity = int(lots) * lot_size
     slack = 1 + 1e-6  # the rule's whole-lot tolerance against float noise
