@@ -177,6 +177,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one nested function per 
         config = _load(config_file)
         try:
             # Halted first (a running executor flattens at once), then the whole of it here.
+            # (`kitepilot kill` has usually halted already, before the CLI loaded: entry.py.)
             if halt(config, _actor(by), reason):
                 _console.print("[red bold]halted[/red bold]; cancelling and closing …")
             from execution.orders.kill_switch import engage
