@@ -133,11 +133,7 @@ def test_exit_claimed_but_not_sent_before_a_kill_is_sent_again_after_the_restart
 def test_approval_with_a_stored_verdict_but_no_claimed_order_is_sent_after_the_restart(
     world: World,
 ) -> None:
-    proposal = world.propose()
-    world.desk.approve(proposal.proposal_id, "operator")
-    subject = proposal.proposal_id.value
-    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
-    # the process dies here, before claim_order
+    world.accepted_not_sent()  # the process dies here, before claim_order
 
     world.restart()
     service = ExecutionService(world.executor)
@@ -150,10 +146,8 @@ def test_approval_with_a_stored_verdict_but_no_claimed_order_is_sent_after_the_r
 def test_entry_sent_before_a_kill_that_fills_after_the_restart_opens_its_trade(
     world: World,
 ) -> None:
-    proposal = world.propose()
-    world.desk.approve(proposal.proposal_id, "operator")
+    proposal = world.accepted_not_sent()
     subject = proposal.proposal_id.value
-    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
     (intent,) = entry_intents(proposal, None, world.clock.now())
     world.oms.claim_order(
         intent, subject_id=subject, purpose=OrderPurpose.ENTRY, slice_index=0, reference_price=100.0

@@ -85,6 +85,14 @@ class World:
         self.store.add(proposal)
         return proposal
 
+    def accepted_not_sent(self) -> Proposal:
+        """A proposal approved and risk-accepted, whose process died before claiming its order."""
+        proposal = self.propose()
+        self.desk.approve(proposal.proposal_id, "operator")
+        subject = proposal.proposal_id.value
+        self.oms.record_verdict(subject, OrderPurpose.ENTRY, self.clock.now(), True, {})
+        return proposal
+
     def approve(self, proposal: Proposal):
         self.desk.approve(proposal.proposal_id, "operator")
         return self.executor.submit_entry(proposal)
@@ -148,10 +156,8 @@ def test_submitting_the_same_proposal_again_never_sends_a_second_order(world: Wo
 def test_accepted_verdict_without_a_claimed_order_is_checked_again_and_sent_once(
     world: World,
 ) -> None:
-    proposal = world.propose()
-    world.desk.approve(proposal.proposal_id, "operator")
+    proposal = world.accepted_not_sent()
     subject = proposal.proposal_id.value
-    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
     world.restart()  # killed between the verdict and the claim
 
     first = world.executor.submit_approved()
@@ -167,10 +173,7 @@ def test_accepted_verdict_without_a_claimed_order_is_checked_again_and_sent_once
 def test_accepted_verdict_without_a_claim_is_vetoed_when_the_new_check_fails(
     world: World,
 ) -> None:
-    proposal = world.propose()
-    world.desk.approve(proposal.proposal_id, "operator")
-    subject = proposal.proposal_id.value
-    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
+    proposal = world.accepted_not_sent()
     world.broker.prices[CE] = 110.0  # moved beyond the drift band while the process was down
     world.restart()
 
@@ -201,10 +204,8 @@ def test_vetoed_verdict_whose_status_was_not_recorded_is_never_sent(world: World
 def test_entry_filled_before_its_sent_status_was_recorded_opens_its_trade_once(
     world: World,
 ) -> None:
-    proposal = world.propose()
-    world.desk.approve(proposal.proposal_id, "operator")
+    proposal = world.accepted_not_sent()
     subject = proposal.proposal_id.value
-    world.oms.record_verdict(subject, OrderPurpose.ENTRY, world.clock.now(), True, {})
     (intent,) = entry_intents(proposal, None, world.clock.now())
     world.oms.claim_order(
         intent, subject_id=subject, purpose=OrderPurpose.ENTRY, slice_index=0, reference_price=100.0
