@@ -12,7 +12,7 @@ and is deleted when a rerun fails them, so everything downstream trains on check
 
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,7 @@ from models.research import (
 )
 from models.strategies import (
     EquityIntradayParams,
+    EquitySwingParams,
     LongOptionParams,
     equity_intraday_entries,
     long_option_trades,
@@ -102,6 +103,7 @@ class ModelPipeline:
     options: LongOptionParams
     promotion: PromotionCriteria
     data_source: str
+    swing: EquitySwingParams = field(default_factory=EquitySwingParams)
 
 
 def model_assets(

@@ -43,6 +43,9 @@ __all__ = [
 
 DEFAULTS_FILE = Path(__file__).with_name("data") / "defaults.yaml"
 
+# A swing decision or exit is a time of the regular session (IST).
+_REGULAR_OPEN, _REGULAR_CLOSE = time(9, 15), time(15, 30)
+
 PositiveMoney = Annotated[float, Field(gt=0)]
 Percent = Annotated[float, Field(gt=0, le=100)]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -84,6 +87,12 @@ class StrategyConfig(_Section):
     equity_max_hold_minutes: PositiveInt
     option_max_hold_minutes: PositiveInt
     last_entry_time: time
+    swing_enabled: bool
+    swing_take_profit_atr: Annotated[float, Field(gt=0)]
+    swing_stop_loss_atr: Annotated[float, Field(gt=0)]
+    swing_max_hold_sessions: Annotated[int, Field(ge=1, le=60)]
+    swing_decision_time: time
+    swing_exit_time: time
 
 
 class BacktestConfig(_Section):
@@ -416,6 +425,22 @@ def cross_field_problems(config: KitepilotConfig) -> list[ConfigProblem]:
             "strategy.option_delta_min",
             f"must be < strategy.option_delta_max ({strategy.option_delta_max:g})",
             strategy.option_delta_min,
+        ),
+        (
+            strategy.swing_decision_time.tzinfo is None
+            and strategy.swing_decision_time.second == 0
+            and strategy.swing_decision_time.microsecond == 0
+            and _REGULAR_OPEN < strategy.swing_decision_time < _REGULAR_CLOSE,
+            "strategy.swing_decision_time",
+            "must be a whole minute (a bar's close) inside the 09:15-15:30 IST session, no zone",
+            strategy.swing_decision_time,
+        ),
+        (
+            strategy.swing_exit_time.tzinfo is None
+            and _REGULAR_OPEN < strategy.swing_exit_time < _REGULAR_CLOSE,
+            "strategy.swing_exit_time",
+            "must be inside the 09:15-15:30 IST session, no zone",
+            strategy.swing_exit_time,
         ),
         (
             config.training.validation_fraction + config.training.calibration_fraction < 0.7,

@@ -11,7 +11,7 @@ from models.backtest import FillModel, Portfolio
 from models.features import FeatureSet
 from models.promotion import PromotionCriteria
 from models.research import ResearchSettings
-from models.strategies import EquityIntradayParams, LongOptionParams
+from models.strategies import EquityIntradayParams, EquitySwingParams, LongOptionParams
 from models.training import TrainingConfig
 from models.walkforward import WalkForwardConfig
 
@@ -84,4 +84,12 @@ def model_pipeline(config: KitepilotConfig, calendar: NseCalendar) -> ModelPipel
             min_net_pnl=config.promotion.min_net_pnl,
         ),
         data_source=config.data.source.value,
+        swing=EquitySwingParams(
+            enabled=strategy.swing_enabled,
+            take_profit_atr=strategy.swing_take_profit_atr,
+            stop_loss_atr=strategy.swing_stop_loss_atr,
+            max_hold_sessions=strategy.swing_max_hold_sessions,
+            decision_time=strategy.swing_decision_time,
+            exit_time=strategy.swing_exit_time,
+        ),
     )

@@ -93,6 +93,7 @@ def live_settings(config: KitepilotConfig, calendar: NseCalendar) -> LiveStrateg
         feature_set=research.feature_set,
         equity=pipeline.equity,
         options=pipeline.options,
+        swing=pipeline.swing,
         fills=research.fills,
         portfolio=research.portfolio,
         min_confidence=research.threshold,

@@ -29,6 +29,7 @@ from models.live.processor import (
 from models.live.strategy import (
     EQUITY_STRATEGY,
     OPTIONS_STRATEGY,
+    SWING_STRATEGY,
     Candidate,
     LiveStrategy,
     LiveStrategySettings,
@@ -43,6 +44,7 @@ __all__ = [
     "OPTIONS_STRATEGY",
     "SHARDS",
     "SHARD_LAYOUT",
+    "SWING_STRATEGY",
     "Candidate",
     "CandleBuilder",
     "CandleWindow",

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from data_contracts.enums import ExitReason
+from data_contracts.enums import ExitReason, Product
 from data_contracts.market import Candle
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import IST
@@ -76,8 +76,13 @@ def _trigger(
         if candle.low <= trade.take_profit:
             return ExitReason.TAKE_PROFIT, trade.take_profit
     if candle.ts_event >= trade.time_exit:
-        square_off = calendar.mis_square_off(
-            candle.ts_event.astimezone(IST).date(), derivatives=trade.exchange.value == "NFO"
+        # only an intraday (MIS) trade is squared off; a delivery trade's exit is its hold limit
+        square_off = (
+            calendar.mis_square_off(
+                candle.ts_event.astimezone(IST).date(), derivatives=trade.exchange.value == "NFO"
+            )
+            if trade.product is Product.MIS
+            else None
         )
         at_square_off = square_off is not None and trade.time_exit >= square_off
         return (ExitReason.SQUARE_OFF if at_square_off else ExitReason.TIME), candle.close

@@ -395,7 +395,8 @@ def decide(closed: Sequence[Closed]) -> list[Output]:
     exactly as if it were decided alone (the result does not depend on how the bars were
     batched). A bar's entry, score and proposal depend only on its own row, so the equity bars
     of every round go through one :meth:`LiveStrategy.equity_rows` call (one model call per
-    champion); the filters (de-duplication, cool-down) then run round by round, in the same
+    champion), and one :meth:`LiveStrategy.swing_rows` (the swing strategy's decision bars);
+    the filters (de-duplication, cool-down) then run round by round, in the same
     order as if each round were decided alone, and the outputs keep that order.
     """
     if not closed:
@@ -408,20 +409,15 @@ def decide(closed: Sequence[Closed]) -> list[Output]:
     # Per round: its outputs so far (feature rows, option decisions) and its scored equities.
     rounds = [_prepare_round(ctx, round_, open_trades) for round_ in _rounds(closed)]
     equities = [equity for _, round_equities in rounds for equity in round_equities]
-    candidates = (
-        ctx.strategy.equity_rows(
-            [(candle, row, scorer, now) for _, candle, now, row, scorer in equities]
-        )
-        if equities
-        else []
-    )
+    items = [(candle, row, scorer, now) for _, candle, now, row, scorer in equities]
+    intraday = ctx.strategy.equity_rows(items) if items else []
+    swing = ctx.strategy.swing_rows(items) if items else []
     at = 0
     for made, round_equities in rounds:
         out += made
-        for (processor, *_), candidate in zip(
-            round_equities, candidates[at : at + len(round_equities)], strict=True
-        ):
-            out += _candidate(processor, candidate, open_trades)
+        for n, (processor, *_) in enumerate(round_equities, start=at):
+            out += _candidate(processor, intraday[n], open_trades)
+            out += _candidate(processor, swing[n], open_trades)
         at += len(round_equities)
     return out
 

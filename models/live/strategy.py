@@ -23,7 +23,7 @@ not one lot affordable) is not a decision point, as in the labels and the backte
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
@@ -58,14 +58,21 @@ from models.live.champion import (
     top_contributions,
     top_contributions_many,
 )
-from models.strategies import EquityIntradayParams, LongOptionParams, trend_direction
+from models.strategies import (
+    EquityIntradayParams,
+    EquitySwingParams,
+    LongOptionParams,
+    trend_direction,
+)
 from models.strategies.equity import equity_entry_levels
-from models.strategies.intraday import square_off_us
+from models.strategies.intraday import IST_OFFSET_US, US_PER_DAY, square_off_us
 from models.strategies.options import live_option_entries
+from models.strategies.swing import swing_entry_levels, swing_exit_us
 
 __all__ = [
     "EQUITY_STRATEGY",
     "OPTIONS_STRATEGY",
+    "SWING_STRATEGY",
     "Candidate",
     "LiveStrategy",
     "LiveStrategySettings",
@@ -75,10 +82,12 @@ __all__ = [
 
 EQUITY_STRATEGY: Final = StrategyId("equity-intraday")
 OPTIONS_STRATEGY: Final = StrategyId("fno-long-options")
+SWING_STRATEGY: Final = StrategyId("equity-swing")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
 Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
 Explained = tuple[FeatureContribution, ...]
 
 
@@ -105,6 +114,7 @@ class LiveStrategySettings:
     charges: ChargesModel
     option_features: OptionFeatureSet = field(default_factory=OptionFeatureSet)
     explain_top: int = 3
+    swing: EquitySwingParams = field(default_factory=EquitySwingParams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +170,19 @@ class _Entry:
     ask: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Levels:
+    """An equity strategy's rule over a batch of bars (arrays aligned with the bars)."""
+
+    strategy: StrategyId
+    segment: ChargeSegment
+    taken: npt.NDArray[np.bool_]
+    direction: npt.NDArray[np.int8]
+    take_profit: Floats
+    stop_loss: Floats
+    exit_deadline_us: Ints
+
+
 class LiveStrategy:
     """Decides on closed candles (see the module docstring). Holds the instruments it trades."""
 
@@ -212,17 +235,92 @@ class LiveStrategy:
         *,
         feature_version: str | None = None,
     ) -> list[Candidate | None]:
-        """The equity decisions of many closed bars at once — one pass of the entry rule over
-        arrays, one model call and one SHAP call per scorer — with the same answer for each bar
-        as alone. ``items``: the closed candle, its feature row (``feature_set.columns`` order,
-        computed by ``feature_version``, default the settings' feature set's), the model to score
-        it with and the ``ts_init`` of its decision.
+        """The equity intraday decisions of many closed bars at once — one pass of the entry rule
+        over arrays, one model call and one SHAP call per scorer — with the same answer for each
+        bar as alone. ``items``: the closed candle, its feature row (``feature_set.columns``
+        order, computed by ``feature_version``, default the settings' feature set's), the model
+        to score it with and the ``ts_init`` of its decision.
 
         The entry is the batch rule itself (:func:`models.strategies.equity.equity_entry_levels`),
         priced by the fill model and sized by :func:`models.backtest.size_lots` over the same
         arrays as the backtest's; a bar the rule does not take, or that cannot be traded, is
         None and is never scored.
         """
+        return self._equity_kind_rows(items, feature_version, self._intraday_levels)
+
+    def swing_rows(
+        self,
+        items: Sequence[tuple[Candle, Floats, Scorer, datetime]],
+        *,
+        feature_version: str | None = None,
+    ) -> list[Candidate | None]:
+        """:meth:`equity_rows` for the equity swing strategy (CNC): the batch rule
+        (:func:`models.strategies.swing.swing_entry_levels`) takes only the bar closing at the
+        decision time, long only; None for every bar while the strategy is off."""
+        out: list[Candidate | None] = [None] * len(items)
+        swing = self._settings.swing
+        if not swing.enabled:
+            return out
+        # one bar a day is a decision point: only those go through the rule (the hot path of a
+        # worker closing thousands of bars a minute pays one comparison per bar)
+        at = [
+            n
+            for n, (candle, *_) in enumerate(items)
+            if ((candle.ts_event - _EPOCH) // _MICROSECOND + IST_OFFSET_US) % US_PER_DAY
+            == swing.decision_us
+        ]
+        decided = self._equity_kind_rows(
+            [items[n] for n in at], feature_version, self._swing_levels
+        )
+        for n, candidate in zip(at, decided, strict=True):
+            out[n] = candidate
+        return out
+
+    def _intraday_levels(self, ts_us: Ints, close: Floats, rows: Floats, tick: Floats) -> _Levels:
+        s = self._settings
+        levels = equity_entry_levels(
+            ts_us,
+            close,
+            rows[:, self._atr],
+            rows[:, self._macd_hist],
+            tick,
+            square_off_us(ts_us, s.calendar, derivatives=False),
+            s.equity,
+        )
+        return _Levels(
+            EQUITY_STRATEGY,
+            ChargeSegment.INTRADAY,
+            levels.taken,
+            levels.direction,
+            levels.take_profit,
+            levels.stop_loss,
+            levels.exit_deadline_us,
+        )
+
+    def _swing_levels(self, ts_us: Ints, close: Floats, rows: Floats, tick: Floats) -> _Levels:
+        s = self._settings
+        exit_us = swing_exit_us(ts_us, s.calendar, s.swing)
+        levels = swing_entry_levels(
+            ts_us, close, rows[:, self._atr], rows[:, self._macd_hist], tick, exit_us, s.swing
+        )
+        return _Levels(
+            SWING_STRATEGY,
+            ChargeSegment.DELIVERY,
+            levels.taken,
+            np.ones(len(ts_us), dtype=np.int8),
+            levels.take_profit,
+            levels.stop_loss,
+            levels.exit_deadline_us,
+        )
+
+    def _equity_kind_rows(
+        self,
+        items: Sequence[tuple[Candle, Floats, Scorer, datetime]],
+        feature_version: str | None,
+        rule: Callable[[Ints, Floats, Floats, Floats], _Levels],
+    ) -> list[Candidate | None]:
+        """An equity strategy's decisions of many bars (:meth:`equity_rows`), its ``rule`` giving
+        the levels over the arrays."""
         if not items:
             return []
         s = self._settings
@@ -235,19 +333,12 @@ class LiveStrategy:
         equity = np.array([f is not None for f in facts])
         tick = np.array([f[0] if f is not None else 1.0 for f in facts], dtype=np.float64)
         lot = np.array([f[1] if f is not None else 1 for f in facts], dtype=np.int64)
-        levels = equity_entry_levels(
-            ts_us,
-            close,
-            rows[:, self._atr],
-            rows[:, self._macd_hist],
-            tick,
-            square_off_us(ts_us, s.calendar, derivatives=False),
-            s.equity,
-        )
+        levels = rule(ts_us, close, rows, tick)
         long = levels.direction > 0
         nan = np.full(len(items), np.nan)
         fill, limit = s.fills.entry_prices(long, close, nan, nan, tick)
         take_profit, stop_loss = levels.take_profit, levels.stop_loss
+        leverage = np.full(len(items), s.portfolio.leverage_of(levels.segment.value))
         with np.errstate(invalid="ignore"):
             levels_ok = np.where(
                 long,
@@ -255,9 +346,7 @@ class LiveStrategy:
                 (take_profit < close) & (close < stop_loss),
             )
             filled = np.where(long, fill <= limit, fill >= limit)
-            lots = size_lots(
-                limit, stop_loss, lot, np.full(len(items), self._leverage), s.portfolio
-            )
+            lots = size_lots(limit, stop_loss, lot, leverage, s.portfolio)
         # As in the backtest, the model is never asked about a trade that cannot be made:
         # levels on the wrong side, a limit the fill would break, not one lot.
         tradable_at = np.flatnonzero(equity & levels.taken & levels_ok & filled & (lots >= 1))
@@ -275,14 +364,14 @@ class LiveStrategy:
                 exit_deadline=_EPOCH + int(levels.exit_deadline_us[n]) * _MICROSECOND,
                 lot_size=int(lot[n]),
                 tick_size=float(tick[n]),
-                segment=ChargeSegment.INTRADAY,
+                segment=levels.segment,
                 reference=candle.close,
                 bid=float("nan"),
                 ask=float("nan"),
             )
             priced = (float(fill[n]), float(limit[n]), int(lots[n]))
             point = self._point(
-                EQUITY_STRATEGY,
+                levels.strategy,
                 candle.instrument_token,
                 entry,
                 candle.ts_event,
@@ -477,13 +566,16 @@ class LiveStrategy:
         p_win, expected_return = scored
         quantity = lots * entry.lot_size
         day = ts_event.astimezone(IST).date()
-        if strategy == OPTIONS_STRATEGY:
-            net, charges = self._bracket_expectation(entry, fill, quantity, p_win, day)
-        else:
+        if entry.segment is ChargeSegment.INTRADAY:
+            # the regressor was trained on these very trades' net returns (the walk-forward
+            # study's ``model`` strategy); the other strategies' trades are not its labels, so
+            # they take the bracket's expectation at the classifier's p_win
             net = expected_return / 100.0 * fill * quantity
             charges = self._charges(
                 entry, fill, fill * (1 + entry.direction * expected_return / 100.0), quantity, day
             )
+        else:
+            net, charges = self._bracket_expectation(entry, fill, quantity, p_win, day)
         return ScoredPoint(
             strategy_id=strategy,
             decision_token=decision_token,
@@ -514,8 +606,15 @@ class LiveStrategy:
         s = self._settings
         instrument = self._instruments[entry.token]
         side = Side.BUY if entry.direction > 0 else Side.SELL
+        held = (
+            f"delivery (CNC) swing, time exit {entry.exit_deadline.astimezone(IST):%d %b %H:%M} "
+            "IST; "
+            if entry.segment is ChargeSegment.DELIVERY
+            else ""
+        )
         rationale = (
-            f"{'bullish' if entry.direction > 0 else 'bearish'} trend; p_win {point.p_win:.2f} "
+            f"{held}{'bullish' if entry.direction > 0 else 'bearish'} trend; "
+            f"p_win {point.p_win:.2f} "
             f">= {s.min_confidence:.2f}; expected net ₹{point.expected_net_profit:,.0f} >= "
             f"₹{s.min_expected_net_profit:,.0f} after ₹{point.expected_charges:,.0f} charges"
         )
@@ -530,7 +629,7 @@ class LiveStrategy:
                 exchange=Exchange(instrument.exchange),
                 tradingsymbol=instrument.tradingsymbol,
                 side=side,
-                product=Product.MIS,
+                product=Product.CNC if entry.segment is ChargeSegment.DELIVERY else Product.MIS,
                 lots=point.lots,
                 lot_size=entry.lot_size,
                 tick_size=entry.tick_size,
@@ -566,9 +665,21 @@ class LiveStrategy:
     def _charges(
         self, entry: _Entry, fill: float, exit_price: float, quantity: int, day: date
     ) -> float:
+        """The round trip's charges; a delivery trade's exit leg is charged on the day of its
+        time exit (the latest it sells)."""
         buy, sell = (fill, exit_price) if entry.direction > 0 else (exit_price, fill)
+        sell_on = (
+            entry.exit_deadline.astimezone(IST).date()
+            if entry.segment is ChargeSegment.DELIVERY
+            else None
+        )
         breakdown = self._settings.charges.round_trip(
-            entry.segment, max(buy, entry.tick_size), max(sell, entry.tick_size), quantity, day
+            entry.segment,
+            max(buy, entry.tick_size),
+            max(sell, entry.tick_size),
+            quantity,
+            day,
+            sell_on=sell_on,
         )
         return float(breakdown.total)
 

@@ -14,13 +14,16 @@ from models.strategies.options import (
     underlying_signals,
 )
 from models.strategies.rules import macd_rsi_signals, trend_direction
+from models.strategies.swing import EquitySwingParams, equity_swing_entries
 
 __all__ = [
     "OPTION_STRATEGIES",
     "EquityIntradayParams",
+    "EquitySwingParams",
     "LongOptionParams",
     "OptionTrades",
     "equity_intraday_entries",
+    "equity_swing_entries",
     "live_option_entries",
     "long_option_trades",
     "macd_rsi_signals",

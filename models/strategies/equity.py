@@ -34,6 +34,7 @@ __all__ = [
     "EquityIntradayParams",
     "equity_entry_levels",
     "equity_intraday_entries",
+    "on_grid",
 ]
 
 _OWNER: Final = "EquityIntradayParams"
@@ -99,8 +100,8 @@ def equity_entry_levels(
     """
     direction = trend_sign(macd_hist_rel)
     distance = atr_rel * close
-    take_profit = _on_grid(close + direction * params.take_profit_atr * distance, tick_size)
-    stop_loss = _on_grid(close - direction * params.stop_loss_atr * distance, tick_size)
+    take_profit = on_grid(close + direction * params.take_profit_atr * distance, tick_size)
+    stop_loss = on_grid(close - direction * params.stop_loss_atr * distance, tick_size)
     deadline, by_hold = deadline_us(ts_us, square_off, params.max_hold_minutes)
     last_entry = params.last_entry_time
     last_entry_us = (
@@ -186,12 +187,12 @@ def equity_intraday_entries(
     return entries.filter(pl.Series(levels.taken, dtype=pl.Boolean))
 
 
-def _on_grid(price: Floats, tick_size: Floats) -> Floats:
+def on_grid(price: Floats, tick_size: Floats) -> Floats:
     """``price`` on the tick grid (round half to even, as polars and numpy round), written back
     with ``_PRICE_DECIMALS`` decimals so 2001 x 0.05 is 100.05."""
     with np.errstate(invalid="ignore"):
-        on_grid: Floats = np.round(np.round(price / tick_size) * tick_size, _PRICE_DECIMALS)
-    return on_grid
+        rounded: Floats = np.round(np.round(price / tick_size) * tick_size, _PRICE_DECIMALS)
+    return rounded
 
 
 def _empty() -> pl.DataFrame:

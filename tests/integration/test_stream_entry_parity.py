@@ -6,13 +6,15 @@ backtest engine prices and sizes them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
+from data_contracts.enums import Product, Side
 from data_contracts.ids import InstrumentToken
 from data_contracts.market import Candle
 from data_contracts.nse_calendar import NseCalendar
@@ -20,7 +22,7 @@ from data_contracts.ports import Scores
 from execution.paper.market_lake import lake_instruments
 from models.backtest import size_lots
 from models.live import LiveStrategy
-from models.strategies import equity_intraday_entries
+from models.strategies import equity_intraday_entries, equity_swing_entries
 from orchestration.stream_setup import live_settings
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
 
@@ -44,6 +46,34 @@ class TakeEverything:
     def score(self, features: pl.DataFrame) -> Scores:
         rows = features.height
         return Scores(p_win=[1.0] * rows, expected_return=[50.0] * rows)
+
+
+def _items(
+    rows: pl.DataFrame, columns: Sequence[str], scorer: TakeEverything
+) -> list[tuple[Candle, np.ndarray, TakeEverything, datetime]]:
+    """Each feature row as the closed bar it is, with its row of ``columns`` and the scorer."""
+    matrix = rows.select(columns).to_numpy()
+    return [
+        (
+            Candle(
+                instrument_token=InstrumentToken(row["instrument_token"]),
+                ts_event=row["ts_event"],
+                ts_init=row["ts_event"],
+                interval=timedelta(minutes=1),
+                open=row["open"],
+                high=row["high"],
+                low=row["low"],
+                close=row["close"],
+                volume=int(row["volume"]),
+            ),
+            matrix[n],
+            scorer,
+            row["ts_event"],
+        )
+        for n, row in enumerate(
+            rows.select(*KEYS, "open", "high", "low", "close", "volume").iter_rows(named=True)
+        )
+    ]
 
 
 def _table(world: World, table: str) -> pl.DataFrame:
@@ -106,29 +136,7 @@ def test_live_equity_entries_equal_the_batch_rule_on_the_features_table(world: W
     strategy = LiveStrategy(
         settings, {int(i.instrument_token): i for i in lake_instruments(world.lake, REPLAY_DAY)}
     )
-    scorer = TakeEverything(feature_set.version)
-    matrix = rows.select(feature_set.columns).to_numpy()
-    items = [
-        (
-            Candle(
-                instrument_token=InstrumentToken(row["instrument_token"]),
-                ts_event=row["ts_event"],
-                ts_init=row["ts_event"],
-                interval=timedelta(minutes=1),
-                open=row["open"],
-                high=row["high"],
-                low=row["low"],
-                close=row["close"],
-                volume=int(row["volume"]),
-            ),
-            matrix[n],
-            scorer,
-            row["ts_event"],
-        )
-        for n, row in enumerate(
-            rows.select(*KEYS, "open", "high", "low", "close", "volume").iter_rows(named=True)
-        )
-    ]
+    items = _items(rows, feature_set.columns, TakeEverything(feature_set.version))
     decided = strategy.equity_rows(items)
     live = {(c.point.instrument_token, c.point.ts_event): c for c in decided if c is not None}
 
@@ -154,3 +162,73 @@ def test_live_equity_entries_equal_the_batch_rule_on_the_features_table(world: W
             entry["exit_deadline"],
         ), key
     assert refused < len(live) // 10
+
+
+def test_live_swing_entries_equal_the_batch_swing_rule_on_the_features_table(world: World) -> None:
+    calendar = NseCalendar.default()
+    enabled = replace(live_settings(world.config(), calendar).swing, enabled=True)
+    settings = replace(live_settings(world.config(), calendar), swing=enabled)
+    feature_set = settings.feature_set
+    features = _table(world, "features")
+    candles = _table(world, "candles_1m")
+    instruments = world.lake.read("instruments", REPLAY_DAY)
+    assert instruments is not None
+    batch = equity_swing_entries(
+        features,
+        candles,
+        instruments,
+        feature_set=feature_set,
+        params=settings.swing,
+        calendar=calendar,
+    ).join(
+        candles.select(*KEYS, "close"),
+        left_on=["instrument_token", "ts_decision"],
+        right_on=KEYS,
+        how="inner",
+    )
+    close = batch["close"].to_numpy()
+    nan = np.full(batch.height, np.nan)
+    fill, limit = settings.fills.entry_prices(
+        np.ones(batch.height, dtype=bool), close, nan, nan, batch["tick_size"].to_numpy()
+    )
+    # delivery is paid in full: leverage 1
+    lots = size_lots(
+        limit,
+        batch["stop_loss"].to_numpy(),
+        batch["lot_size"].to_numpy(),
+        np.ones(batch.height),
+        settings.portfolio,
+    )
+    expected = {
+        (int(row["instrument_token"]), row["ts_decision"]): (row, float(lim), int(n))
+        for row, f, lim, n in zip(batch.iter_rows(named=True), fill, limit, lots, strict=True)
+        if n >= 1 and f <= lim and row["stop_loss"] < row["close"] < row["take_profit"]
+    }
+
+    strategy = LiveStrategy(
+        settings, {int(i.instrument_token): i for i in lake_instruments(world.lake, REPLAY_DAY)}
+    )
+    rows = features.join(candles.select(*KEYS, "open", "high", "low", "close", "volume"), on=KEYS)
+    decided = strategy.swing_rows(
+        _items(rows, feature_set.columns, TakeEverything(feature_set.version))
+    )
+    live = {(c.point.instrument_token, c.point.ts_event): c for c in decided if c is not None}
+
+    days = {ts.date() for _, ts in expected}
+    assert len(days) > 3, "a decision on most simulated days"
+    assert set(live) == set(expected)
+    for key, candidate in live.items():
+        entry, limit_price, size = expected[key]
+        proposal = candidate.proposal
+        assert proposal is not None, candidate.why_not
+        assert (proposal.side, proposal.product, proposal.strategy_id.value) == (
+            Side.BUY,
+            Product.CNC,
+            "equity-swing",
+        )
+        assert (proposal.limit_price, proposal.lots) == (limit_price, size), key
+        assert (proposal.take_profit, proposal.stop_loss, proposal.time_exit) == (
+            entry["take_profit"],
+            entry["stop_loss"],
+            entry["exit_deadline"],
+        ), key

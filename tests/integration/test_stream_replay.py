@@ -23,14 +23,16 @@ from bytewax.testing import TestingSource, run_main
 from data_contracts.enums import DeadLetterReason, Exchange, ExitReason, Product, Side
 from data_contracts.ids import InstrumentToken, ProposalId
 from data_contracts.market import Tick
+from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import IST, UTC
 from data_contracts.trading import Proposal
 from execution.kite import TickParser
 from execution.store import SqlStore
-from models.live import EQUITY_STRATEGY, FeatureRow, ScoredPoint
+from models.live import EQUITY_STRATEGY, SWING_STRATEGY, FeatureRow, ScoredPoint
 from models.live.champion import DEFAULT_MIN_WALL_INTERVAL
 from models.research import strategy_entries
-from orchestration.stream_setup import FeedKind, StreamSpec, _replay, build_stream
+from models.strategies import equity_swing_entries
+from orchestration.stream_setup import FeedKind, StreamSpec, _replay, build_stream, live_settings
 from streaming.run import recovery_config, run_flow
 from tests.factories import open_trade
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
@@ -315,3 +317,50 @@ def test_open_trade_in_the_store_gets_one_exit_when_its_time_exit_passes(
     assert only.reason is ExitReason.TIME
     assert only.ts_event == opened + timedelta(minutes=20)
     assert only.side is Side.SELL
+
+
+def test_swing_strategy_on_makes_delivery_proposals_at_its_decision_bar(
+    world: World, tmp_path: Path
+) -> None:
+    """The swing strategy through the whole flow (its decision bar moved into the replayed
+    morning): a scored point for every tradable bar of the batch swing rule at that bar, scored
+    by the champion, and a CNC proposal stored for each that passed the filters."""
+    database = tmp_path / "kitepilot.db"
+    swing = {"STRATEGY__SWING_ENABLED": "true", "STRATEGY__SWING_DECISION_TIME": "10:30"}
+    spec = _spec(world, database, config=swing, emit_features=False)
+    collected = _run(spec)
+    points = [p for p in collected.of(ScoredPoint) if p.strategy_id == SWING_STRATEGY]
+    decision = datetime.combine(REPLAY_DAY, time(10, 30), tzinfo=IST).astimezone(UTC)
+
+    features = world.lake.read("features", REPLAY_DAY).filter(pl.col("ts_event") == decision)
+    candles = world.lake.read("candles_1m", REPLAY_DAY)
+    instruments = world.lake.read("instruments", REPLAY_DAY)
+    settings = live_settings(spec.config, NseCalendar.default())
+    entries = equity_swing_entries(
+        features.filter(pl.col("instrument_token").is_in(world.equities())),
+        candles,
+        instruments,
+        feature_set=settings.feature_set,
+        params=settings.swing,
+        calendar=NseCalendar.default(),
+    )
+    registry = world.registry()
+    scores = registry.load(registry.champion()).score(
+        entries.select("instrument_token").join(features, on="instrument_token", how="left")
+    )
+    tokens = entries["instrument_token"].to_list()
+
+    assert points, "the replayed morning should have swing decision points"
+    assert {p.ts_event for p in points} == {decision}
+    assert {p.instrument_token for p in points} <= set(tokens)
+    p_win = dict(zip(tokens, scores.p_win, strict=True))
+    for point in points:
+        assert point.p_win == pytest.approx(p_win[point.instrument_token], abs=1e-6)
+        assert (point.direction, point.lots >= 1) == (1, True)
+    stored = {
+        p.instrument_token
+        for p in _stored(database).values()
+        if p.strategy_id == SWING_STRATEGY and p.product is Product.CNC and p.side is Side.BUY
+    }
+    assert stored, "some swing points should pass the filters"
+    assert stored == {p.instrument_token for p in points if p.passed}

@@ -155,19 +155,22 @@ def test_exit_for_id_is_derived_from_the_entry_proposal() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exchange", "time_exit", "reason"),
+    ("exchange", "product", "time_exit", "reason"),
     [
-        (Exchange.NFO, (14, 30), ExitReason.TIME),  # the hold limit
-        (Exchange.NFO, (15, 25), ExitReason.SQUARE_OFF),  # F&O square-off
-        (Exchange.NSE, (15, 20), ExitReason.SQUARE_OFF),  # equity square-off
-        (Exchange.NSE, (15, 19), ExitReason.TIME),
+        (Exchange.NFO, Product.MIS, (14, 30), ExitReason.TIME),  # the hold limit
+        (Exchange.NFO, Product.MIS, (15, 25), ExitReason.SQUARE_OFF),  # F&O square-off
+        (Exchange.NSE, Product.MIS, (15, 20), ExitReason.SQUARE_OFF),  # equity square-off
+        (Exchange.NSE, Product.MIS, (15, 19), ExitReason.TIME),
+        # only MIS is squared off: a carried product's deadline is its hold limit
+        (Exchange.NFO, Product.NRML, (15, 25), ExitReason.TIME),
+        (Exchange.NSE, Product.CNC, (15, 20), ExitReason.TIME),
     ],
 )
 def test_exit_for_time_exit_names_a_square_off_deadline(
-    exchange: Exchange, time_exit: tuple[int, int], reason: ExitReason
+    exchange: Exchange, product: Product, time_exit: tuple[int, int], reason: ExitReason
 ) -> None:
     deadline = _ist(*time_exit)
-    trade = open_trade(exchange=exchange, time_exit=deadline)
+    trade = open_trade(exchange=exchange, product=product, time_exit=deadline)
     before = _bar(90.0, 110.0, close=101.0, at=deadline - timedelta(minutes=1))
     at = _bar(90.0, 110.0, close=101.0, at=deadline)
 
