@@ -559,7 +559,8 @@ def backtest(
         str,
         typer.Option(
             help="model, rules_macd_rsi, always_trade, never_trade (equity intraday), "
-            "options_rules_macd_rsi or options_always_trade (long NIFTY options)."
+            "options_rules_macd_rsi or options_always_trade (long NIFTY options), "
+            "swing_model or swing_always_trade (equity swing, CNC delivery)."
         ),
     ] = "model",
     config_file: ConfigOption = None,

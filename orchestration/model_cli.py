@@ -8,8 +8,8 @@ registration → gated promotion → backtest report) on the local instance, so 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -27,15 +27,24 @@ from assets.resources import ModelRegistryResource
 from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
+from execution.paper.market_lake import lake_instruments
 from models.backtest import BacktestResult, run_backtest
 from models.data_quality.quarantine import read_candles
 from models.lake import Lake
+from models.live import LiveStrategy
+from models.live.batch_decisions import swing_decided_entries
 from models.reports import write_backtest_report
 from models.research import STRATEGIES, SavedStudy, load_study, strategy_entries
-from models.strategies import OPTION_STRATEGIES, long_option_trades, underlying_signals
+from models.strategies import (
+    OPTION_STRATEGIES,
+    SWING_STRATEGIES,
+    equity_swing_entries,
+    long_option_trades,
+    underlying_signals,
+)
 from orchestration.data_cli import console, dagster_instance
 from orchestration.definitions import TRAINING_JOB, build_definitions
-from orchestration.model_settings import model_pipeline
+from orchestration.model_settings import live_settings, model_pipeline
 
 __all__ = ["BacktestRun", "TrainingRun", "backtest", "champion_run", "study_file", "train"]
 
@@ -124,13 +133,15 @@ def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) ->
     ``model`` scores the days with the current ``champion`` (raises if there is none); days the
     champion was trained on are in-sample, which the report's title says.
     """
-    known = (*STRATEGIES, *OPTION_STRATEGIES)
+    known = (*STRATEGIES, *OPTION_STRATEGIES, *SWING_STRATEGIES)
     if strategy not in known:
         raise ContractError("backtest", "--strategy", strategy, f"must be one of {known}")
-    if strategy in OPTION_STRATEGIES:
-        return _backtest_options(config, first, last, strategy)
     if first > last:
         raise ContractError("backtest", "--from", first, f"must be on or before --to ({last})")
+    if strategy in OPTION_STRATEGIES:
+        return _backtest_options(config, first, last, strategy)
+    if strategy in SWING_STRATEGIES:
+        return _backtest_swing(config, first, last, strategy)
     lake = Lake(config.storage.lake_dir)
     days = [d for d in lake.days(TRAINING_SET_TABLE) if first <= d <= last]
     if not days:
@@ -173,8 +184,6 @@ def _backtest_options(
     config: KitepilotConfig, first: date, last: date, strategy: str
 ) -> BacktestRun:
     """A rules-only long-options baseline over the days with option labels in the range."""
-    if first > last:
-        raise ContractError("backtest", "--from", first, f"must be on or before --to ({last})")
     lake = Lake(config.storage.lake_dir)
     days = [d for d in lake.days(OPTION_LABELS_TABLE) if first <= d <= last]
     if not days:
@@ -207,6 +216,58 @@ def _backtest_options(
         )
     title = f"Backtest: {strategy} {days[0]} → {days[-1]} (long options, rules only)"
     return _reported(config, strategy, days, result, title, None)
+
+
+def _backtest_swing(config: KitepilotConfig, first: date, last: date, strategy: str) -> BacktestRun:
+    """The equity swing strategy (CNC) over the lake's feature days in the range: every entry of
+    the rule (``swing_always_trade``), or the ones the live decision takes with the champion
+    (``swing_model``). Trades held past ``last`` exit on the lake's later bars (or at its end)."""
+    lake = Lake(config.storage.lake_dir)
+    days = [d for d in lake.days(FEATURES_TABLE) if first <= d <= last]
+    if not days:
+        raise ContractError("backtest", "--from", first, f"no features days in {first}..{last}")
+    calendar = NseCalendar.default(override=config.calendar.holidays_file)
+    pipeline = model_pipeline(config, calendar)
+    settings = pipeline.research
+    swing = replace(pipeline.swing, enabled=True)  # backtesting it is asking for it
+    features = lake.scan(FEATURES_TABLE, days[0], days[-1]).drop("date").collect()
+    # a decision on the last day holds up to max_hold_sessions trading days (a week per 5)
+    horizon = days[-1] + timedelta(days=7 * (swing.max_hold_sessions // 5 + 1) + 4)
+    candles = read_candles(lake, CANDLES_TABLE, days[0], horizon)
+    instruments = (
+        lake.scan(INSTRUMENTS_TABLE, days[0], days[-1])
+        .drop("date")
+        .collect()
+        .unique("instrument_token", keep="last")
+    )
+    entries = equity_swing_entries(
+        features,
+        candles,
+        instruments,
+        feature_set=settings.feature_set,
+        params=swing,
+        calendar=calendar,
+    )
+    version = None
+    if strategy == "swing_model":
+        registry = _registry(config).registry()
+        champion = registry.champion()
+        if champion is None:
+            raise ContractError(
+                "backtest", "--strategy", strategy, "needs a champion model: run `kitepilot train`"
+            )
+        live = LiveStrategy(
+            replace(live_settings(config, calendar), swing=swing),
+            {int(i.instrument_token): i for d in days for i in lake_instruments(lake, d)},
+        )
+        entries = swing_decided_entries(entries, features, candles, live, registry.load(champion))
+        version = champion.version
+    with _spinner(f"backtest {strategy} {days[0]} → {days[-1]}"):
+        result = run_backtest(candles, entries, fills=settings.fills, portfolio=settings.portfolio)
+    title = f"Backtest: {strategy} {days[0]} → {days[-1]} (equity swing, CNC delivery)"
+    if version is not None:
+        title += f" (champion v{version}; days it trained on are in-sample)"
+    return _reported(config, strategy, days, result, title, version)
 
 
 def _reported(

@@ -3,19 +3,23 @@ assets and the CLI)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from assets.models import ModelPipeline
+from data_contracts.charges import ChargesModel
 from data_contracts.config import KitepilotConfig
 from data_contracts.enums import ChargeSegment
 from data_contracts.nse_calendar import NseCalendar
 from models.backtest import FillModel, Portfolio
 from models.features import FeatureSet
+from models.live import LiveStrategySettings
 from models.promotion import PromotionCriteria
 from models.research import ResearchSettings
 from models.strategies import EquityIntradayParams, EquitySwingParams, LongOptionParams
 from models.training import TrainingConfig
 from models.walkforward import WalkForwardConfig
 
-__all__ = ["model_pipeline"]
+__all__ = ["live_settings", "model_pipeline"]
 
 
 def model_pipeline(config: KitepilotConfig, calendar: NseCalendar) -> ModelPipeline:
@@ -92,4 +96,24 @@ def model_pipeline(config: KitepilotConfig, calendar: NseCalendar) -> ModelPipel
             decision_time=strategy.swing_decision_time,
             exit_time=strategy.swing_exit_time,
         ),
+    )
+
+
+def live_settings(config: KitepilotConfig, calendar: NseCalendar) -> LiveStrategySettings:
+    """The strategy settings, from the same mapping the batch side uses (one definition)."""
+    pipeline = model_pipeline(config, calendar)
+    research = pipeline.research
+    return LiveStrategySettings(
+        feature_set=research.feature_set,
+        equity=pipeline.equity,
+        options=pipeline.options,
+        swing=pipeline.swing,
+        fills=research.fills,
+        portfolio=research.portfolio,
+        min_confidence=research.threshold,
+        min_expected_net_profit=research.min_expected_net_profit,
+        proposal_ttl=timedelta(seconds=config.strategy.proposal_ttl_seconds),
+        max_price_drift_pct=config.risk.max_price_drift_pct,
+        calendar=calendar,
+        charges=ChargesModel.default(),
     )

@@ -16,7 +16,6 @@ from threading import Event
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 
-from data_contracts.charges import ChargesModel
 from data_contracts.clock import SystemClock
 from data_contracts.config import KitepilotConfig
 from data_contracts.enums import Exchange, InstrumentType
@@ -40,13 +39,12 @@ from models.live import (
     LakeHistory,
     LiveContext,
     LiveStrategy,
-    LiveStrategySettings,
     SourceHistory,
     shard_of,
 )
 from models.registry import MlflowRegistry
 from orchestration.broker_endpoints import BrokerEndpoints
-from orchestration.model_settings import model_pipeline
+from orchestration.model_settings import live_settings
 from streaming.flow import build_flow
 from streaming.metrics import StreamMetrics
 from streaming.sinks import Observer, StoreSink
@@ -57,7 +55,6 @@ __all__ = [
     "FeedKind",
     "StreamSpec",
     "build_stream",
-    "live_settings",
     "live_universe",
     "replay_universe",
 ]
@@ -83,26 +80,6 @@ class StreamSpec:
     tokens: tuple[int, ...] = ()  # replay only these instruments (and their derivatives)
     session: BrokerEndpoints | None = None  # the live feed's connection
     stop: Event | None = field(default=None, compare=False)  # set to end a live flow (tests)
-
-
-def live_settings(config: KitepilotConfig, calendar: NseCalendar) -> LiveStrategySettings:
-    """The strategy settings, from the same mapping the batch side uses (one definition)."""
-    pipeline = model_pipeline(config, calendar)
-    research = pipeline.research
-    return LiveStrategySettings(
-        feature_set=research.feature_set,
-        equity=pipeline.equity,
-        options=pipeline.options,
-        swing=pipeline.swing,
-        fills=research.fills,
-        portfolio=research.portfolio,
-        min_confidence=research.threshold,
-        min_expected_net_profit=research.min_expected_net_profit,
-        proposal_ttl=timedelta(seconds=config.strategy.proposal_ttl_seconds),
-        max_price_drift_pct=config.risk.max_price_drift_pct,
-        calendar=calendar,
-        charges=ChargesModel.default(),
-    )
 
 
 def replay_universe(

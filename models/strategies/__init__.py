@@ -14,10 +14,11 @@ from models.strategies.options import (
     underlying_signals,
 )
 from models.strategies.rules import macd_rsi_signals, trend_direction
-from models.strategies.swing import EquitySwingParams, equity_swing_entries
+from models.strategies.swing import SWING_STRATEGIES, EquitySwingParams, equity_swing_entries
 
 __all__ = [
     "OPTION_STRATEGIES",
+    "SWING_STRATEGIES",
     "EquityIntradayParams",
     "EquitySwingParams",
     "LongOptionParams",

@@ -40,6 +40,7 @@ from models.strategies.rules import trend_sign
 __all__ = [
     "NO_EXIT",
     "SESSION_ATR_SCALE",
+    "SWING_STRATEGIES",
     "EquitySwingParams",
     "SwingEntryLevels",
     "equity_swing_entries",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 _OWNER: Final = "EquitySwingParams"
+# ``kitepilot backtest --strategy``: every entry of the rule, or the live decision's (champion).
+SWING_STRATEGIES: Final = ("swing_model", "swing_always_trade")
 # sqrt(minutes in a regular 09:15-15:30 session): a minute ATR's random-walk scale to a session's.
 SESSION_ATR_SCALE: Final = math.sqrt(375)
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

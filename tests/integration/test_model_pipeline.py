@@ -21,6 +21,7 @@ from models.lake import Lake
 from models.registry import MlflowRegistry
 from orchestration.cli import app
 from orchestration.definitions import DAILY_JOB, TRAINING_JOB, build_definitions
+from orchestration.model_cli import backtest
 from orchestration.settings import load_config
 
 pytestmark = pytest.mark.slow
@@ -245,6 +246,8 @@ def _environ(tmp_path: Path) -> dict[str, str]:
         "never_trade",
         "options_rules_macd_rsi",
         "options_always_trade",
+        "swing_model",
+        "swing_always_trade",
     ],
 )
 def test_backtest_cli_prints_metrics_and_writes_the_report(
@@ -264,12 +267,36 @@ def test_backtest_cli_prints_metrics_and_writes_the_report(
     assert "net_pnl" in result.stdout
     report = tmp_path / "reports" / "backtests" / f"{strategy}_2026-07-13_2026-07-17.html"
     assert "Simulated data is not market evidence" in report.read_text(encoding="utf-8")
-    if strategy == "model":
+    if strategy in ("model", "swing_model"):
         assert "in-sample" in result.stdout
-    if strategy.startswith("options") or strategy == "always_trade":
+    if strategy.startswith("options") or strategy in ("always_trade", "swing_always_trade"):
         trades = re.search(r"trades\s*│\s*([\d,.]+)", result.stdout)
         assert trades is not None, result.stdout
         assert float(trades.group(1).replace(",", "")) > 0
+
+
+def test_swing_backtest_holds_delivery_over_nights_and_the_model_takes_a_subset(trained) -> None:
+    tmp_path, _, _, _ = trained
+    config = _config(tmp_path)
+    first, last = date(2026, 7, 6), date(2026, 7, 10)
+
+    every = backtest(config, first, last, "swing_always_trade").result.trades
+    chosen = backtest(config, first, last, "swing_model").result.trades
+
+    assert every.height > 0
+    entry_ist = every["ts_entry"].dt.convert_time_zone("Asia/Kolkata")
+    exit_ist = every["ts_exit"].dt.convert_time_zone("Asia/Kolkata")
+    assert set(entry_ist.dt.strftime("%H:%M").to_list()) == {"15:10"}  # the decision bar
+    assert set(every["segment"].to_list()) == {"delivery"}
+    assert (every["direction"] == 1).all()  # long only
+    assert (exit_ist.dt.date() > entry_ist.dt.date()).any(), "some trades held overnight"
+    held_to_time = every.filter(pl.col("exit_reason") == "time")
+    assert held_to_time.height > 0
+    assert (held_to_time["ts_exit"] >= held_to_time["exit_deadline"]).all()
+    # the delivery round trip pays STT on both legs and the DP charge on the sale
+    assert (every["charges"] > 15.0).all()
+    keys = ["instrument_token", "ts_entry"]
+    assert set(chosen.select(keys).rows()) <= set(every.select(keys).rows())
 
 
 def test_backtest_cli_refuses_an_unknown_strategy_naming_the_option(

@@ -6,24 +6,21 @@ backtest engine prices and sizes them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
 from data_contracts.enums import Product, Side
-from data_contracts.ids import InstrumentToken
-from data_contracts.market import Candle
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.ports import Scores
 from execution.paper.market_lake import lake_instruments
 from models.backtest import size_lots
 from models.live import LiveStrategy
+from models.live.batch_decisions import decision_items
 from models.strategies import equity_intraday_entries, equity_swing_entries
-from orchestration.stream_setup import live_settings
+from orchestration.model_settings import live_settings
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
 
 pytestmark = pytest.mark.slow
@@ -46,34 +43,6 @@ class TakeEverything:
     def score(self, features: pl.DataFrame) -> Scores:
         rows = features.height
         return Scores(p_win=[1.0] * rows, expected_return=[50.0] * rows)
-
-
-def _items(
-    rows: pl.DataFrame, columns: Sequence[str], scorer: TakeEverything
-) -> list[tuple[Candle, np.ndarray, TakeEverything, datetime]]:
-    """Each feature row as the closed bar it is, with its row of ``columns`` and the scorer."""
-    matrix = rows.select(columns).to_numpy()
-    return [
-        (
-            Candle(
-                instrument_token=InstrumentToken(row["instrument_token"]),
-                ts_event=row["ts_event"],
-                ts_init=row["ts_event"],
-                interval=timedelta(minutes=1),
-                open=row["open"],
-                high=row["high"],
-                low=row["low"],
-                close=row["close"],
-                volume=int(row["volume"]),
-            ),
-            matrix[n],
-            scorer,
-            row["ts_event"],
-        )
-        for n, row in enumerate(
-            rows.select(*KEYS, "open", "high", "low", "close", "volume").iter_rows(named=True)
-        )
-    ]
 
 
 def _table(world: World, table: str) -> pl.DataFrame:
@@ -136,7 +105,7 @@ def test_live_equity_entries_equal_the_batch_rule_on_the_features_table(world: W
     strategy = LiveStrategy(
         settings, {int(i.instrument_token): i for i in lake_instruments(world.lake, REPLAY_DAY)}
     )
-    items = _items(rows, feature_set.columns, TakeEverything(feature_set.version))
+    items = decision_items(rows, feature_set.columns, TakeEverything(feature_set.version))
     decided = strategy.equity_rows(items)
     live = {(c.point.instrument_token, c.point.ts_event): c for c in decided if c is not None}
 
@@ -210,7 +179,7 @@ def test_live_swing_entries_equal_the_batch_swing_rule_on_the_features_table(wor
     )
     rows = features.join(candles.select(*KEYS, "open", "high", "low", "close", "volume"), on=KEYS)
     decided = strategy.swing_rows(
-        _items(rows, feature_set.columns, TakeEverything(feature_set.version))
+        decision_items(rows, feature_set.columns, TakeEverything(feature_set.version))
     )
     live = {(c.point.instrument_token, c.point.ts_event): c for c in decided if c is not None}
 

@@ -32,7 +32,8 @@ from models.live import EQUITY_STRATEGY, SWING_STRATEGY, FeatureRow, ScoredPoint
 from models.live.champion import DEFAULT_MIN_WALL_INTERVAL
 from models.research import strategy_entries
 from models.strategies import equity_swing_entries
-from orchestration.stream_setup import FeedKind, StreamSpec, _replay, build_stream, live_settings
+from orchestration.model_settings import live_settings
+from orchestration.stream_setup import FeedKind, StreamSpec, _replay, build_stream
 from streaming.run import recovery_config, run_flow
 from tests.factories import open_trade
 from tests.stream_world import REPLAY_DAY, World, session_base, stream_world
