@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast
 
@@ -36,7 +37,7 @@ import urllib3.exceptions
 from data_contracts.charges import ChargesModel
 from data_contracts.enums import OrderType, Product, Validity
 from data_contracts.errors import ContractError
-from data_contracts.ids import ClientTag, OrderId
+from data_contracts.ids import ClientTag, InstrumentToken, OrderId
 from data_contracts.ports import Broker, Clock
 from data_contracts.trading import Fill, OrderEvent, OrderIntent, Position
 from data_contracts.validation import integer, positive
@@ -202,6 +203,8 @@ class KiteOrderClient(Protocol):
 
     def positions(self) -> dict[str, list[dict[str, Any]]]: ...
 
+    def holdings(self) -> list[dict[str, Any]]: ...
+
     def margins(self, segment: str | None = ...) -> dict[str, Any]: ...
 
     def ltp(self, *instruments: str) -> dict[str, dict[str, Any]]: ...
@@ -290,6 +293,7 @@ class KiteBroker:
         self._symbols = dict(symbols or {})
         for token in self._symbols:
             integer(_OWNER, "symbols", token, minimum=1)
+        self._nse = {s: t for t, (exchange, s) in self._symbols.items() if exchange == "NSE"}
         self._lock = threading.Lock()
         self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
         # Latency is wall time, whatever ``clock`` is (a replay's market clock runs faster).
@@ -365,11 +369,19 @@ class KiteBroker:
         return [parse_trade(row, now, tag_of, charges=self._charges) for row in trades]
 
     def positions(self) -> Sequence[Position]:
-        """Net positions (``positions()["net"]``) in the products we trade (CNC, MIS, NRML);
-        rows of other products (CO, BO, MTF) are left out with a warning."""
+        """What the account holds now, per (instrument, product) in the products we trade (CNC,
+        MIS, NRML): Kite's net positions (``positions()["net"]``), and for CNC the delivery
+        quantity carried into the day from ``holdings()`` (``opening_quantity``) added to
+        today's CNC net. Kite keeps only today's CNC trades in the positions — yesterday's buys
+        are holdings, and a sale of them today is a negative CNC position — so both are needed
+        for the delivery shares really held (docs/execution.md, "Delivery overnight"). Rows of
+        other products (CO, BO, MTF) are left out with a warning."""
         answer = self._call(Request.READ, "positions", self._client.positions)
         if not isinstance(answer, Mapping) or "net" not in answer:
             raise ContractError(_OWNER, "positions", type(answer).__name__, "must have net rows")
+        held = self._carried(
+            _rows(self._call(Request.READ, "holdings", self._client.holdings), "holdings")
+        )
         positions: list[Position] = []
         for row in _rows(answer["net"], "positions.net"):
             if row.get("product") not in Product.__members__.values():
@@ -379,8 +391,39 @@ class KiteBroker:
                     row.get("product"),
                 )
                 continue
-            positions.append(parse_position(row))
+            position = parse_position(row)
+            if position.product is Product.CNC and position.instrument_token in held:
+                position = _with_carried(position, held.pop(position.instrument_token))
+            positions.append(position)
+        positions.extend(held.values())
         return positions
+
+    def _carried(self, rows: list[Mapping[str, Any]]) -> dict[int, Position]:
+        """The delivery quantity carried overnight (``opening_quantity``), by the token we trade
+        it under, at the holding's average price. Holdings are per stock, not per exchange: Kite
+        may list a stock bought on NSE under its BSE token (its own example does), so a holding
+        whose tradingsymbol is an NSE equity in ``symbols`` counts under that NSE token."""
+        carried: dict[int, Position] = {}
+        for row in rows:
+            if row.get("product", "CNC") != Product.CNC.value:
+                continue
+            prices = (_price(row, key) for key in ("average_price", "last_price", "close_price"))
+            price = next((p for p in prices if p > 0), 0.0)
+            quantity = row.get("opening_quantity")
+            if price <= 0 and quantity:
+                # parse_position refuses an open position without a price: a holding this odd
+                # (Kite's "discrepancy") is the account holder's to sort out, not ours
+                log.warning("broker: holding %s has no price; left out", row.get("tradingsymbol"))
+                continue
+            fields = {**row, "quantity": quantity, "average_price": price, "realised": 0}
+            holding = parse_position(fields)
+            if holding.quantity <= 0:
+                continue
+            token = self._nse.get(holding.tradingsymbol, int(holding.instrument_token))
+            before = carried.get(token)
+            holding = replace(holding, instrument_token=InstrumentToken(token))
+            carried[token] = holding if before is None else _with_carried(before, holding)
+        return carried
 
     def available_margin(self) -> float:
         """Rupees available in the equity segment (Kite's ``margins("equity")["net"]``)."""
@@ -449,6 +492,27 @@ class KiteBroker:
             elapsed = (self._monotonic() - started) * 1000.0
             with self._lock:
                 self._latencies.append(max(elapsed, 0.0))
+
+
+def _with_carried(today: Position, carried: Position) -> Position:
+    """Today's CNC net position plus the quantity carried into the day: the carried shares
+    keep their cost; today's buys add theirs, today's sales change none."""
+    quantity = today.quantity + carried.quantity
+    if quantity == 0:
+        average = 0.0
+    elif today.quantity > 0:
+        cost = today.quantity * today.average_price + carried.quantity * carried.average_price
+        average = cost / quantity
+    else:
+        average = carried.average_price if quantity > 0 else today.average_price
+    return replace(today, quantity=quantity, average_price=average)
+
+
+def _price(row: Mapping[str, Any], key: str) -> float:
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return float(value)
 
 
 def _rows(value: object, what: str) -> list[Mapping[str, Any]]:

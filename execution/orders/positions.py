@@ -3,6 +3,11 @@
 A position is the fold of its fills (``Position.apply``: average price, realised P&L, charges),
 plus any adjustment reconciliation recorded for quantities the broker holds that our fills do not
 explain. P&L is split by symbol and IST day; unrealised P&L needs a mark price per instrument.
+
+Delivery (CNC) trades that carry no kitepilot tag — the account holder's own, in the Kite app —
+are stored (reconciliation reports them) but are not kitepilot's position: the account's own
+investments are never managed, exited or flattened by it (docs/execution.md, "Delivery
+overnight"). MIS and NRML trades made by hand are part of the book, as before.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from data_contracts.timeutil import to_ist
 from data_contracts.trading import Fill, Position
 from execution.store.oms import PositionAdjustment
 
-__all__ = ["PnlLine", "PositionKey", "book_positions", "pnl_by_symbol_day"]
+__all__ = ["PnlLine", "PositionKey", "book_positions", "is_ours", "pnl_by_symbol_day"]
 
 PositionKey = tuple[int, Product]
 
@@ -34,7 +39,7 @@ def book_positions(
     a position it leaves open is priced at its own average price, else the position's, else the
     nearest price the key's fills and adjustments carry, so a book always reads."""
     events: list[tuple[tuple[datetime, int, str, int], Fill | PositionAdjustment]] = [
-        ((fill.ts_event, 0, fill.trade_id.value, 0), fill) for fill in fills
+        ((fill.ts_event, 0, fill.trade_id.value, 0), fill) for fill in fills if is_ours(fill)
     ]
     events += [((a.ts_event, 1, "", i), a) for i, a in enumerate(adjustments)]
     events.sort(key=lambda event: event[0])
@@ -65,6 +70,12 @@ def book_positions(
         if event.average_price > 0:
             last_price[key] = event.average_price
     return book
+
+
+def is_ours(fill: Fill) -> bool:
+    """Whether ``fill`` belongs to kitepilot's book: any fill of an order of ours, and any
+    intraday or F&O fill; not a delivery (CNC) fill made without a kitepilot tag."""
+    return fill.client_tag is not None or fill.product is not Product.CNC
 
 
 def _first_prices(events: Iterable[Fill | PositionAdjustment]) -> dict[PositionKey, float]:
@@ -104,9 +115,11 @@ def pnl_by_symbol_day(
 ) -> list[PnlLine]:
     """P&L per IST day and position that traded or was open that day: each day's fills folded on
     the position carried into it (its quantity and average, none of its earlier P&L); unrealised
-    P&L at ``marks`` on the last day only."""
+    P&L at ``marks`` on the last day only. The account holder's own delivery trades are left
+    out (:func:`is_ours`)."""
     by_day: dict[date, list[Fill]] = {}
-    for fill in sorted(fills, key=lambda f: (f.ts_event, f.trade_id.value)):
+    ours = (fill for fill in fills if is_ours(fill))
+    for fill in sorted(ours, key=lambda f: (f.ts_event, f.trade_id.value)):
         by_day.setdefault(to_ist(fill.ts_event).date(), []).append(fill)
     lines: list[PnlLine] = []
     carried: dict[PositionKey, Position] = {}

@@ -15,6 +15,14 @@ At start-up and every ``reconcile_interval``:
   quantity and reported as a *position mismatch*. One read alone is not trusted: the two books
   are separate requests, and a fill landing between them looks like a mismatch.
 
+Delivery (CNC) is the exception both ways, because the account's demat also holds its owner's
+own shares, which kitepilot never adopts, exits or flattens: a CNC trade without a kitepilot tag
+is stored but is not kitepilot's position (an *unknown fill* at INFO), and the broker holding
+more CNC than the book is no mismatch (a *holdings_not_ours* finding at INFO, once per stock
+kitepilot trades); holding less is adjusted down like any mismatch (sold outside kitepilot).
+The broker's CNC quantity is today's net plus what holdings carried into the day
+(``KiteBroker.positions``).
+
 Each finding is stored, audited and alerted on.
 """
 
@@ -22,18 +30,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Final
 
-from data_contracts.enums import AlertSeverity, OrderStatus
+from data_contracts.enums import AlertSeverity, OrderStatus, Product
 from data_contracts.ids import InstrumentToken
 from data_contracts.trading import Fill, OrderEvent, Position
 from execution.audit import AuditKind
 from execution.kite.broker import BrokerError
 from execution.orders.executor import Executor
-from execution.orders.positions import PositionKey, book_positions
+from execution.orders.positions import PositionKey, book_positions, is_ours
 from execution.orders.tags import is_our_tag
 from execution.store.oms import Finding, PositionAdjustment
 
 __all__ = ["reconcile"]
+
+_NOT_OURS: Final = "holdings_not_ours"
 
 
 def reconcile(executor: Executor) -> list[Finding]:
@@ -113,6 +124,7 @@ def _fills(executor: Executor, broker_fills: Sequence[Fill]) -> list[Finding]:
     ctx = executor.context
     known = ctx.oms.trade_ids()
     findings: list[Finding] = []
+    severities: list[AlertSeverity] = []
     for fill in broker_fills:
         if fill.trade_id.value in known:
             continue
@@ -121,31 +133,40 @@ def _fills(executor: Executor, broker_fills: Sequence[Fill]) -> list[Finding]:
             fill = replace(fill, client_tag=None)
         executor.store_fill(fill, record)
         kind = "recovered_fill" if record is not None else "unknown_fill"
-        findings.append(
-            Finding(
-                ctx.clock.now(),
-                kind,
-                fill.trade_id.value,
-                f"{fill.side.value} {fill.quantity} of {fill.instrument_token} @ {fill.price} "
-                f"(order {fill.order_id}) stored from the broker's trade book",
-            )
+        detail = (
+            f"{fill.side.value} {fill.quantity} of {fill.instrument_token} @ {fill.price} "
+            f"(order {fill.order_id}) stored from the broker's trade book"
         )
-    for finding in findings:
-        _report(
-            executor,
-            finding,
-            AlertSeverity.WARNING if finding.kind == "recovered_fill" else AlertSeverity.CRITICAL,
-        )
+        if not is_ours(fill):
+            detail += "; a delivery trade of the account holder's own, not kitepilot's position"
+        findings.append(Finding(ctx.clock.now(), kind, fill.trade_id.value, detail))
+        severities.append(_fill_severity(fill, record is not None))
+    for finding, severity in zip(findings, severities, strict=True):
+        _report(executor, finding, severity)
     return findings
+
+
+def _fill_severity(fill: Fill, of_our_order: bool) -> AlertSeverity:
+    """A fill of ours we missed: WARNING; a trade made by hand that is now in the book (MIS,
+    NRML): CRITICAL; the account holder's own delivery trade, left out of the book: INFO."""
+    if of_our_order:
+        return AlertSeverity.WARNING
+    return AlertSeverity.CRITICAL if is_ours(fill) else AlertSeverity.INFO
 
 
 def _positions(executor: Executor, broker_positions: Sequence[Position]) -> list[Finding]:
     """Adjust the book to the broker only where it disagrees in two consecutive reads with the
     same difference: the trade book and the positions are separate requests, so a fill landing
-    between them makes one read disagree for a moment (the second read sees the fill in both)."""
+    between them makes one read disagree for a moment (the second read sees the fill in both).
+
+    Delivery (CNC) is compared as a claim, not an equality (:func:`_claimable`): the broker
+    holding less than the book is adjusted down like any mismatch; holding more is the account
+    holder's own shares, reported once (INFO) where kitepilot trades the stock, never adopted."""
     ctx = executor.context
-    first = _differences(executor.account.positions(), broker_positions)
-    if not first:
+    book = executor.account.positions()
+    first = _differences(book, _claimable(book, broker_positions))
+    extra = _unreported(executor, _extra_holdings(book, broker_positions))
+    if not first and not extra:
         return []
     try:
         broker_fills = ctx.broker.fills()
@@ -158,7 +179,7 @@ def _positions(executor: Executor, broker_positions: Sequence[Position]) -> list
     fills = [stored.fill for stored in ctx.oms.fills()] + unstored
     symbols = {token: i.tradingsymbol for token, i in ctx.instruments.items()}
     book = book_positions(fills, ctx.oms.adjustments(), symbols)
-    second = _differences(book, again)
+    second = _differences(book, _claimable(book, again))
     now = ctx.clock.now()
     findings: list[Finding] = []
     for key, (ours, broker) in second.items():
@@ -187,7 +208,70 @@ def _positions(executor: Executor, broker_positions: Sequence[Position]) -> list
         findings.append(Finding(now, "position_mismatch", symbol, detail))
     for finding in findings:
         _report(executor, finding, AlertSeverity.CRITICAL)
-    return findings
+    confirmed = _extra_holdings(book, again)
+    held_outside = [
+        Finding(now, _NOT_OURS, symbol, detail)
+        for key, (symbol, detail) in extra.items()
+        if confirmed.get(key) == (symbol, detail)
+    ]
+    for finding in held_outside:
+        _report(executor, finding, AlertSeverity.INFO)
+    return findings + held_outside
+
+
+def _claimable(
+    book: Mapping[PositionKey, Position], broker_positions: Sequence[Position]
+) -> list[Position]:
+    """The broker's positions as kitepilot may claim them: as reported, except delivery (CNC),
+    where the account also holds its owner's shares (bought in the Kite app, or long before
+    kitepilot): there the broker's quantity counts up to the book's only, at the book's price.
+    Less than the book is still a difference (sold outside kitepilot); more is not."""
+    claimable: list[Position] = []
+    for position in broker_positions:
+        if position.product is Product.CNC:
+            ours = book.get((position.instrument_token, position.product))
+            claimed = max(ours.quantity, 0) if ours is not None else 0
+            if claimed == 0:
+                continue  # none of it is kitepilot's: the book stays as it is
+            quantity = min(max(position.quantity, 0), claimed)
+            price = ours.average_price if quantity and ours is not None else 0.0
+            position = replace(position, quantity=quantity, average_price=price)
+        claimable.append(position)
+    return claimable
+
+
+def _extra_holdings(
+    book: Mapping[PositionKey, Position], broker_positions: Sequence[Position]
+) -> dict[PositionKey, tuple[str, str]]:
+    """(symbol, detail) per delivery stock kitepilot has traded of which the account holds more
+    than kitepilot's book: the rest is the account holder's own."""
+    extra: dict[PositionKey, tuple[str, str]] = {}
+    for position in broker_positions:
+        key = (position.instrument_token, position.product)
+        ours = book.get(key)
+        if position.product is not Product.CNC or ours is None:
+            continue
+        mine = max(ours.quantity, 0)
+        if position.quantity <= mine:
+            continue
+        symbol = position.tradingsymbol or ours.tradingsymbol
+        extra[key] = (
+            symbol,
+            f"{symbol} CNC: the account holds {position.quantity}, kitepilot's book {mine}; the "
+            f"other {position.quantity - mine} are the account holder's own and are left alone",
+        )
+    return extra
+
+
+def _unreported(
+    executor: Executor, extra: dict[PositionKey, tuple[str, str]]
+) -> dict[PositionKey, tuple[str, str]]:
+    """``extra`` without the stocks an earlier pass (of any process) reported already: once
+    per stock, whatever the quantities become (it is information, not a problem)."""
+    if not extra:
+        return extra
+    reported = {f.subject for f in executor.context.oms.findings() if f.kind == _NOT_OURS}
+    return {key: found for key, found in extra.items() if found[0] not in reported}
 
 
 def _differences(

@@ -4,7 +4,8 @@ Positions are per ``(instrument, product)``, Kite's way (reference §2.1): ``qua
 (negative = net short), ``value = sell_value - buy_value``, ``pnl = value + quantity x
 last_price``. ``net`` covers every trade still open: MIS and NRML from all days (an NRML position
 carries over; ``overnight_quantity`` is what it held at the start of the day), CNC only today's
-(yesterday's CNC buys are holdings). ``day`` covers today's trades only.
+(yesterday's CNC buys are holdings, from the next day only; a sale of them today is a negative
+CNC position, as on Kite). ``day`` covers today's trades only.
 
 P&L uses average cost: the open quantity's ``average_price`` is the average buy price of a long
 (average sell price of a short); ``realised = min(bought, sold) x (sell_price - buy_price)``;
@@ -190,22 +191,27 @@ def position_rows(
 def holdings_rows(
     books: Mapping[Key, PositionBook], quotes: Callable[[int], Quote | None], today: date
 ) -> list[dict[str, Any]]:
-    """Kite's holdings: earlier days' CNC buys settled (``quantity``), today's as
-    ``t1_quantity``, today's CNC sells as ``used_quantity``."""
+    """Kite's holdings: the CNC shares carried into today (earlier days' CNC buys less earlier
+    days' CNC sells) as ``quantity``, ``realised_quantity`` and ``opening_quantity``; today's
+    sales of them (what today's sells exceed today's buys by) as ``used_quantity``.
+
+    Today's CNC buys are not holdings: Kite shows them in the positions on the day of purchase
+    and in the holdings from the next trading day (Kite user manual, "Portfolio"); they are here
+    from the next day. There they are delivered at once: ``t1_quantity`` is 0 (Kite shows the
+    previous session's buys as T1 until the depository delivers them; the venue does not
+    model settlement, and ``quantity`` — T1 plus realised — is the same either way)."""
     rows: list[dict[str, Any]] = []
     for book in books.values():
         if book.product is not Product.CNC:
             continue
-        settled = book.prior_buy.quantity - book.prior_sell.quantity
-        t1 = book.day_buy.quantity
-        if settled <= 0 and t1 <= 0:
+        carried = book.prior_buy.quantity - book.prior_sell.quantity
+        if carried <= 0:
             continue
-        bought = book.prior_buy + book.day_buy
-        average = bought.price
+        used = min(max(book.day_sell.quantity - book.day_buy.quantity, 0), carried)
+        average = book.prior_buy.price
         quote = quotes(book.instrument_token)
         last = decimal_price(quote.last_price) if quote is not None else average
         close = decimal_price(quote.close) if quote is not None else _ZERO
-        held = settled + t1 - book.day_sell.quantity
         change = last - close if close else _ZERO
         rows.append(
             {
@@ -215,14 +221,14 @@ def holdings_rows(
                 "isin": "",
                 "product": "CNC",
                 "price": 0,
-                "quantity": settled,
-                "used_quantity": book.day_sell.quantity,
-                "t1_quantity": t1,
-                "realised_quantity": settled,
+                "quantity": carried,
+                "used_quantity": used,
+                "t1_quantity": 0,
+                "realised_quantity": carried,
                 "authorised_quantity": 0,
                 "authorised_date": f"{today.isoformat()} 00:00:00",
                 "authorisation": {},
-                "opening_quantity": settled,
+                "opening_quantity": carried,
                 "short_quantity": 0,
                 "collateral_quantity": 0,
                 "collateral_type": "",
@@ -230,7 +236,7 @@ def holdings_rows(
                 "average_price": number(average),
                 "last_price": number(last),
                 "close_price": number(close),
-                "pnl": number(held * (last - average)),
+                "pnl": number((carried - used) * (last - average)),
                 "day_change": number(change),
                 "day_change_percentage": float(change / close * 100) if close else 0.0,
                 "mtf": {

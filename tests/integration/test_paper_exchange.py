@@ -263,9 +263,7 @@ def test_positions_holdings_and_margins_after_fills(paper: Paper) -> None:
 
     net = [p for p in positions["net"] if p["tradingsymbol"] == "INFY"]
     assert [p["quantity"] for p in net] == [2]
-    assert (
-        sum(h["t1_quantity"] + h["quantity"] for h in holdings if h["tradingsymbol"] == "INFY") == 2
-    )
+    assert [h for h in holdings if h["tradingsymbol"] == "INFY"] == []  # holdings from tomorrow
     equity = margins["equity"]
     assert equity["available"]["cash"] == equity["available"]["opening_balance"] > equity["net"]
     assert equity["net"] == pytest.approx(
@@ -448,7 +446,8 @@ def test_every_response_has_the_golden_keys_and_types(paper: Paper, shared_fixtu
         "trades.json": kite.trades(),
         "order_trades.json": kite.order_trades(filled),
         "positions.json": kite.positions(),
-        "holdings.json": kite.holdings(),
+        # no holdings.json: today's CNC buy is a holding only from the next day (as on Kite);
+        # tests/unit/test_paper_venue.py checks the holdings' shape on the day after a buy
         "order_margins.json": kite.order_margins([order]),
         "virtual_contract_note.json": kite.get_virtual_contract_note([order]),
     }

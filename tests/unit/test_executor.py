@@ -463,7 +463,7 @@ def test_reconciliation_stores_unknown_fills_and_adjusts_to_broker_positions(
         Position(
             factories.INFY_TOKEN if hasattr(factories, "INFY_TOKEN") else 408065,
             "INFY",
-            Product.CNC,
+            Product.MIS,  # CNC the book did not buy is the account holder's: never adopted
             quantity=5,
             average_price=1500.0,
         )
@@ -474,7 +474,7 @@ def test_reconciliation_stores_unknown_fills_and_adjusts_to_broker_positions(
     kinds = sorted(f.kind for f in findings)
     assert kinds == ["position_mismatch", "unknown_fill"]
     assert world.executor.account.position_quantity(CE, Product.NRML) == 65
-    assert world.executor.account.position_quantity(408065, Product.CNC) == 5
+    assert world.executor.account.position_quantity(408065, Product.MIS) == 5
     assert reconcile(world.executor) == []
 
 

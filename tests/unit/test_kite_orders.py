@@ -476,6 +476,7 @@ class StubKite:
         self.orders_rows: list[dict[str, Any]] = []
         self.trades_rows: list[dict[str, Any]] = []
         self.positions_answer: dict[str, Any] = {"net": [], "day": []}
+        self.holdings_rows: list[dict[str, Any]] = []
         self.margins_answer: dict[str, Any] = {}
         self.ltp_answer: dict[str, Any] = {}
         self.fail: Exception | None = None
@@ -510,6 +511,9 @@ class StubKite:
 
     def positions(self) -> dict[str, list[dict[str, Any]]]:
         return self._answer("positions", (), self.positions_answer)  # type: ignore[no-any-return]  # canned rows
+
+    def holdings(self) -> list[dict[str, Any]]:
+        return self._answer("holdings", (), self.holdings_rows)  # type: ignore[no-any-return]  # canned rows
 
     def margins(self, segment: str | None = None) -> dict[str, Any]:
         return self._answer("margins", segment, self.margins_answer)  # type: ignore[no-any-return]  # canned rows
