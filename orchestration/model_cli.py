@@ -27,6 +27,7 @@ from assets.resources import ModelRegistryResource
 from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
+from data_contracts.ports import RegisteredModel, Scorer
 from execution.paper.market_lake import lake_instruments
 from models.backtest import BacktestResult, run_backtest
 from models.data_quality.quarantine import read_candles
@@ -154,13 +155,8 @@ def backtest(config: KitepilotConfig, first: date, last: date, strategy: str) ->
     settings = model_pipeline(config, calendar).research
     version = None
     if strategy == "model":
-        registry = _registry(config).registry()
-        champion = registry.champion()
-        if champion is None:
-            raise ContractError(
-                "backtest", "--strategy", strategy, "needs a champion model: run `kitepilot train`"
-            )
-        scores = registry.load(champion).score(rows)
+        champion, scorer = _champion(config, strategy)
+        scores = scorer.score(rows)
         rows = rows.with_columns(
             pl.Series("p_win", scores.p_win, dtype=pl.Float64),
             pl.Series("expected_return", scores.expected_return, dtype=pl.Float64),
@@ -250,17 +246,12 @@ def _backtest_swing(config: KitepilotConfig, first: date, last: date, strategy: 
     )
     version = None
     if strategy == "swing_model":
-        registry = _registry(config).registry()
-        champion = registry.champion()
-        if champion is None:
-            raise ContractError(
-                "backtest", "--strategy", strategy, "needs a champion model: run `kitepilot train`"
-            )
+        champion, scorer = _champion(config, strategy)
         live = LiveStrategy(
             replace(live_settings(config, calendar), swing=swing),
             {int(i.instrument_token): i for d in days for i in lake_instruments(lake, d)},
         )
-        entries = swing_decided_entries(entries, features, candles, live, registry.load(champion))
+        entries = swing_decided_entries(entries, features, candles, live, scorer)
         version = champion.version
     with _spinner(f"backtest {strategy} {days[0]} → {days[-1]}"):
         result = run_backtest(candles, entries, fills=settings.fills, portfolio=settings.portfolio)
@@ -268,6 +259,18 @@ def _backtest_swing(config: KitepilotConfig, first: date, last: date, strategy: 
     if version is not None:
         title += f" (champion v{version}; days it trained on are in-sample)"
     return _reported(config, strategy, days, result, title, version)
+
+
+def _champion(config: KitepilotConfig, strategy: str) -> tuple[RegisteredModel, Scorer]:
+    """The registry's champion and its scorer; ContractError naming ``--strategy`` when there
+    is none."""
+    registry = _registry(config).registry()
+    champion = registry.champion()
+    if champion is None:
+        raise ContractError(
+            "backtest", "--strategy", strategy, "needs a champion model: run `kitepilot train`"
+        )
+    return champion, registry.load(champion)
 
 
 def _reported(

@@ -497,3 +497,42 @@ def risk_limits(**overrides: Any) -> Any:
         "intraday_leverage": 5,
     }
     return RiskLimits(**(values | overrides))
+
+
+RULE_STOCK, RULE_INDEX = 738561, 256265  # an NSE equity and the NIFTY index (Kite: EQ, INDICES)
+
+
+def equity_rule_frames(
+    times: list[datetime], hist: list[float], *, close: float = 1500.0, atr: float = 0.001
+) -> tuple[Any, Any, Any]:
+    """``(features, candles, instruments)`` frames an equity entry rule decides on: RULE_STOCK's
+    rows at ``times`` with ``atr_14_rel`` = ``atr``, the given MACD histogram and ``close``; the
+    instruments list the stock and the index (which Kite lists as EQ, segment INDICES)."""
+    import polars as pl
+
+    from data_contracts.schemas import UTC_TIMESTAMP
+
+    tokens = [RULE_STOCK] * len(times)
+    features = pl.DataFrame(
+        {
+            "instrument_token": tokens,
+            "ts_event": times,
+            "atr_14_rel": [atr] * len(times),
+            "macd_hist_rel": hist,
+        },
+        schema_overrides={"ts_event": UTC_TIMESTAMP},
+    )
+    candles = pl.DataFrame(
+        {"instrument_token": tokens, "ts_event": times, "close": [close] * len(times)},
+        schema_overrides={"ts_event": UTC_TIMESTAMP},
+    )
+    instruments = pl.DataFrame(
+        {
+            "instrument_token": [RULE_STOCK, RULE_INDEX],
+            "instrument_type": ["EQ", "EQ"],
+            "segment": ["NSE", "INDICES"],
+            "tick_size": [0.05, 0.05],
+            "lot_size": [1, 1],
+        }
+    )
+    return features, candles, instruments

@@ -32,6 +32,7 @@ from models.strategies.rules import trend_sign
 __all__ = [
     "EquityEntryLevels",
     "EquityIntradayParams",
+    "equity_decision_rows",
     "equity_entry_levels",
     "equity_intraday_entries",
     "on_grid",
@@ -132,26 +133,9 @@ def equity_intraday_entries(
     (:func:`equity_entry_levels`, the rule itself). Only information at the decision's close is
     used.
     """
-    p = feature_set.params
-    atr, macd_hist = f"atr_{p.atr}_rel", "macd_hist_rel"
-    for column in (atr, macd_hist):
-        if column not in features.columns:
-            raise ContractError("equity_intraday_entries", "features", column, "missing column")
-    equities = (
-        instruments.filter(
-            # The NIFTY index is also type EQ in Kite's dump, but in segment INDICES.
-            (pl.col("instrument_type") == InstrumentType.EQ.value)
-            & (pl.col("segment") == Exchange.NSE.value)
-        )
-        .group_by("instrument_token")
-        .agg(pl.col("tick_size").last(), pl.col("lot_size").last())
+    rows = equity_decision_rows(
+        features, candles, instruments, feature_set, owner="equity_intraday_entries"
     )
-    rows = features.select("instrument_token", "ts_event", atr, macd_hist).join(
-        candles.select("instrument_token", "ts_event", "close"),
-        on=["instrument_token", "ts_event"],
-        how="inner",
-    )
-    rows = rows.join(equities, on="instrument_token", how="inner")
     if rows.is_empty():
         return _empty()
     ts_us = rows["ts_event"].dt.epoch("us").to_numpy()
@@ -159,8 +143,8 @@ def equity_intraday_entries(
     levels = equity_entry_levels(
         ts_us,
         rows["close"].cast(pl.Float64).to_numpy(),
-        rows[atr].cast(pl.Float64).to_numpy(),
-        rows[macd_hist].cast(pl.Float64).to_numpy(),
+        rows["atr_rel"].cast(pl.Float64).to_numpy(),
+        rows["macd_hist_rel"].cast(pl.Float64).to_numpy(),
         tick_size,
         square_off_us(ts_us, calendar, derivatives=False),
         params,
@@ -185,6 +169,42 @@ def equity_intraday_entries(
         }
     )
     return entries.filter(pl.Series(levels.taken, dtype=pl.Boolean))
+
+
+def equity_decision_rows(
+    features: pl.DataFrame,
+    candles: pl.DataFrame,
+    instruments: pl.DataFrame,
+    feature_set: FeatureSet,
+    *,
+    owner: str,
+) -> pl.DataFrame:
+    """``instrument_token, ts_event, atr_rel`` (the feature set's ``atr_<n>_rel``),
+    ``macd_hist_rel, close, tick_size, lot_size``: the feature rows of NSE equities (not the
+    index) with their bar's close and the instrument's tick and lot sizes — what every equity
+    rule decides on. A missing feature column raises ContractError naming ``owner``."""
+    atr, macd_hist = f"atr_{feature_set.params.atr}_rel", "macd_hist_rel"
+    for column in (atr, macd_hist):
+        if column not in features.columns:
+            raise ContractError(owner, "features", column, "missing column")
+    equities = (
+        instruments.filter(
+            # The NIFTY index is also type EQ in Kite's dump, but in segment INDICES.
+            (pl.col("instrument_type") == InstrumentType.EQ.value)
+            & (pl.col("segment") == Exchange.NSE.value)
+        )
+        .group_by("instrument_token")
+        .agg(pl.col("tick_size").last(), pl.col("lot_size").last())
+    )
+    return (
+        features.select("instrument_token", "ts_event", pl.col(atr).alias("atr_rel"), macd_hist)
+        .join(
+            candles.select("instrument_token", "ts_event", "close"),
+            on=["instrument_token", "ts_event"],
+            how="inner",
+        )
+        .join(equities, on="instrument_token", how="inner")
+    )
 
 
 def on_grid(price: Floats, tick_size: Floats) -> Floats:

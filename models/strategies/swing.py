@@ -26,14 +26,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from data_contracts.enums import ChargeSegment, Exchange, InstrumentType
+from data_contracts.enums import ChargeSegment
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import IST
 from data_contracts.validation import integer, positive
 from models.backtest import ENTRY_SCHEMA
 from models.features import FeatureSet
-from models.strategies.equity import on_grid
+from models.strategies.equity import equity_decision_rows, on_grid
 from models.strategies.intraday import IST_OFFSET_US, US_PER_DAY
 from models.strategies.rules import trend_sign
 
@@ -175,27 +175,8 @@ def equity_swing_entries(
     decision; ``instruments`` say which tokens are NSE equities and their tick and lot sizes. Only
     information at the decision's close is used.
     """
-    p = feature_set.params
-    atr, macd_hist = f"atr_{p.atr}_rel", "macd_hist_rel"
-    for column in (atr, macd_hist):
-        if column not in features.columns:
-            raise ContractError("equity_swing_entries", "features", column, "missing column")
-    equities = (
-        instruments.filter(
-            (pl.col("instrument_type") == InstrumentType.EQ.value)
-            & (pl.col("segment") == Exchange.NSE.value)
-        )
-        .group_by("instrument_token")
-        .agg(pl.col("tick_size").last(), pl.col("lot_size").last())
-    )
-    rows = (
-        features.select("instrument_token", "ts_event", atr, macd_hist)
-        .join(
-            candles.select("instrument_token", "ts_event", "close"),
-            on=["instrument_token", "ts_event"],
-            how="inner",
-        )
-        .join(equities, on="instrument_token", how="inner")
+    rows = equity_decision_rows(
+        features, candles, instruments, feature_set, owner="equity_swing_entries"
     )
     if rows.is_empty():
         return pl.DataFrame(schema=ENTRY_SCHEMA)
@@ -204,8 +185,8 @@ def equity_swing_entries(
     levels = swing_entry_levels(
         ts_us,
         rows["close"].cast(pl.Float64).to_numpy(),
-        rows[atr].cast(pl.Float64).to_numpy(),
-        rows[macd_hist].cast(pl.Float64).to_numpy(),
+        rows["atr_rel"].cast(pl.Float64).to_numpy(),
+        rows["macd_hist_rel"].cast(pl.Float64).to_numpy(),
         tick_size,
         swing_exit_us(ts_us, calendar, params),
         params,

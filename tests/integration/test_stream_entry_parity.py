@@ -45,6 +45,13 @@ class TakeEverything:
         return Scores(p_win=[1.0] * rows, expected_return=[50.0] * rows)
 
 
+def _tables(world: World) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The world's features and candles of every day, and the replayed day's instruments."""
+    instruments = world.lake.read("instruments", REPLAY_DAY)
+    assert instruments is not None
+    return _table(world, "features"), _table(world, "candles_1m"), instruments
+
+
 def _table(world: World, table: str) -> pl.DataFrame:
     frames = [world.lake.read(table, day) for day in world.lake.days(table)]
     return pl.concat([frame for frame in frames if frame is not None], how="vertical_relaxed")
@@ -54,10 +61,7 @@ def test_live_equity_entries_equal_the_batch_rule_on_the_features_table(world: W
     calendar = NseCalendar.default()
     settings = live_settings(world.config(), calendar)
     feature_set = settings.feature_set
-    features = _table(world, "features")
-    candles = _table(world, "candles_1m")
-    instruments = world.lake.read("instruments", REPLAY_DAY)
-    assert instruments is not None
+    features, candles, instruments = _tables(world)
     batch = equity_intraday_entries(
         features,
         candles,
@@ -138,10 +142,7 @@ def test_live_swing_entries_equal_the_batch_swing_rule_on_the_features_table(wor
     enabled = replace(live_settings(world.config(), calendar).swing, enabled=True)
     settings = replace(live_settings(world.config(), calendar), swing=enabled)
     feature_set = settings.feature_set
-    features = _table(world, "features")
-    candles = _table(world, "candles_1m")
-    instruments = world.lake.read("instruments", REPLAY_DAY)
-    assert instruments is not None
+    features, candles, instruments = _tables(world)
     batch = equity_swing_entries(
         features,
         candles,

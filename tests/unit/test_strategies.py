@@ -22,44 +22,18 @@ from models.strategies import (
 from models.strategies.equity import equity_entry_levels
 from models.strategies.intraday import NO_SQUARE_OFF, square_off_us
 from models.strategies.rules import trend_sign
+from tests.factories import RULE_INDEX, RULE_STOCK, equity_rule_frames
 
 DAY = dt.date(2026, 8, 18)  # a regular Tuesday session
-STOCK, INDEX = 738561, 256265
+STOCK, INDEX = RULE_STOCK, RULE_INDEX
 
 
 def _at(hour: int, minute: int) -> dt.datetime:
     return dt.datetime.combine(DAY, dt.time(hour, minute), tzinfo=IST).astimezone(dt.UTC)
 
 
-def _frames(times: list[dt.datetime], hist: list[float], close: float = 1500.0):
-    tokens = [STOCK] * len(times)
-    features = pl.DataFrame(
-        {
-            "instrument_token": tokens,
-            "ts_event": times,
-            "atr_14_rel": [0.001] * len(times),
-            "macd_hist_rel": hist,
-        },
-        schema_overrides={"ts_event": UTC_TIMESTAMP},
-    )
-    candles = pl.DataFrame(
-        {"instrument_token": tokens, "ts_event": times, "close": [close] * len(times)},
-        schema_overrides={"ts_event": UTC_TIMESTAMP},
-    )
-    instruments = pl.DataFrame(
-        {
-            "instrument_token": [STOCK, INDEX],
-            "instrument_type": ["EQ", "EQ"],  # Kite lists the index as EQ, segment INDICES
-            "segment": ["NSE", "INDICES"],
-            "tick_size": [0.05, 0.05],
-            "lot_size": [1, 1],
-        }
-    )
-    return features, candles, instruments
-
-
 def _entries(times, hist):
-    features, candles, instruments = _frames(times, hist)
+    features, candles, instruments = equity_rule_frames(times, hist)
     return equity_intraday_entries(
         features,
         candles,
@@ -159,7 +133,7 @@ def test_trend_side_is_one_rule_for_arrays_and_frames_missing_values_short():
 
 
 def test_entries_skip_instruments_that_are_not_nse_equities():
-    features, candles, instruments = _frames([_at(10, 0)], [0.1])
+    features, candles, instruments = equity_rule_frames([_at(10, 0)], [0.1])
     features = features.with_columns(pl.lit(INDEX).alias("instrument_token"))
     candles = candles.with_columns(pl.lit(INDEX).alias("instrument_token"))
 
@@ -176,7 +150,7 @@ def test_entries_skip_instruments_that_are_not_nse_equities():
 
 
 def test_entries_without_the_atr_feature_raise_naming_it():
-    features, candles, instruments = _frames([_at(10, 0)], [0.1])
+    features, candles, instruments = equity_rule_frames([_at(10, 0)], [0.1])
 
     with pytest.raises(ContractError, match="atr_14_rel"):
         equity_intraday_entries(

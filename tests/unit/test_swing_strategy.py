@@ -11,7 +11,6 @@ import pytest
 
 from data_contracts.errors import ContractError
 from data_contracts.nse_calendar import NseCalendar
-from data_contracts.schemas import UTC_TIMESTAMP
 from data_contracts.timeutil import IST
 from models.features import CANDLE_FEATURES
 from models.strategies.swing import (
@@ -21,8 +20,9 @@ from models.strategies.swing import (
     swing_entry_levels,
     swing_exit_us,
 )
+from tests.factories import RULE_INDEX, RULE_STOCK, equity_rule_frames
 
-STOCK, INDEX = 738561, 256265
+STOCK, INDEX = RULE_STOCK, RULE_INDEX
 TUESDAY = dt.date(2026, 8, 18)
 CALENDAR = NseCalendar.default()
 
@@ -33,35 +33,6 @@ def _at(day: dt.date, hour: int, minute: int) -> dt.datetime:
 
 def _us(when: dt.datetime) -> int:
     return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
-
-
-def _frames(
-    times: list[dt.datetime], hist: list[float], close: float = 1500.0, atr: float = 0.001
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    tokens = [STOCK] * len(times)
-    features = pl.DataFrame(
-        {
-            "instrument_token": tokens,
-            "ts_event": times,
-            "atr_14_rel": [atr] * len(times),
-            "macd_hist_rel": hist,
-        },
-        schema_overrides={"ts_event": UTC_TIMESTAMP},
-    )
-    candles = pl.DataFrame(
-        {"instrument_token": tokens, "ts_event": times, "close": [close] * len(times)},
-        schema_overrides={"ts_event": UTC_TIMESTAMP},
-    )
-    instruments = pl.DataFrame(
-        {
-            "instrument_token": [STOCK, INDEX],
-            "instrument_type": ["EQ", "EQ"],  # Kite lists the index as EQ, segment INDICES
-            "segment": ["NSE", "INDICES"],
-            "tick_size": [0.05, 0.05],
-            "lot_size": [1, 1],
-        }
-    )
-    return features, candles, instruments
 
 
 def _entries(
@@ -82,7 +53,7 @@ def _entries(
 
 def test_the_decision_bar_of_an_uptrend_is_one_delivery_long_with_session_atr_levels() -> None:
     times = [_at(TUESDAY, 15, m) for m in (9, 10, 11)]
-    entries = _entries(*_frames(times, [0.2, 0.2, 0.2]))
+    entries = _entries(*equity_rule_frames(times, [0.2, 0.2, 0.2]))
 
     assert entries.height == 1
     row = entries.row(0, named=True)
@@ -95,11 +66,11 @@ def test_the_decision_bar_of_an_uptrend_is_one_delivery_long_with_session_atr_le
 
 
 def test_a_downtrend_at_the_decision_bar_is_no_entry_there_is_no_swing_short() -> None:
-    assert _entries(*_frames([_at(TUESDAY, 15, 10)], [-0.2])).is_empty()
+    assert _entries(*equity_rule_frames([_at(TUESDAY, 15, 10)], [-0.2])).is_empty()
 
 
 def test_the_time_exit_is_exit_time_on_the_nth_trading_session_after() -> None:
-    entries = _entries(*_frames([_at(TUESDAY, 15, 10)], [0.2]))
+    entries = _entries(*equity_rule_frames([_at(TUESDAY, 15, 10)], [0.2]))
     # Wed 19, Thu 20, Fri 21, Mon 24, Tue 25 August 2026: the fifth session after
     assert entries["exit_deadline"].to_list() == [_at(dt.date(2026, 8, 25), 15, 15)]
 
@@ -123,7 +94,7 @@ def test_holidays_and_muhurat_sessions_do_not_count_as_held_sessions(
 
 def test_a_day_without_a_session_has_no_decision_point() -> None:
     saturday = dt.date(2026, 8, 22)
-    entries = _entries(*_frames([_at(saturday, 15, 10)], [0.2]))
+    entries = _entries(*equity_rule_frames([_at(saturday, 15, 10)], [0.2]))
     assert entries.is_empty()
     decided = np.array([_us(_at(saturday, 15, 10))])
     assert swing_exit_us(decided, CALENDAR, EquitySwingParams()).tolist() == [NO_EXIT]
@@ -132,7 +103,7 @@ def test_a_day_without_a_session_has_no_decision_point() -> None:
 def test_levels_over_arrays_are_the_frame_rule() -> None:
     times = [_at(TUESDAY, 15, m) for m in range(5, 16)]
     hist = [0.1, -0.1] * 5 + [0.3]
-    features, candles, instruments = _frames(times, hist, close=812.35, atr=0.0007)
+    features, candles, instruments = equity_rule_frames(times, hist, close=812.35, atr=0.0007)
     entries = _entries(features, candles, instruments)
     ts_us = features["ts_event"].dt.epoch("us").to_numpy()
     params = EquitySwingParams(enabled=True)
@@ -152,14 +123,16 @@ def test_levels_over_arrays_are_the_frame_rule() -> None:
 
 
 def test_instruments_that_are_not_nse_equities_are_never_swung() -> None:
-    features, candles, instruments = _frames([_at(TUESDAY, 15, 10)], [0.2])
+    features, candles, instruments = equity_rule_frames([_at(TUESDAY, 15, 10)], [0.2])
     index_rows = features.with_columns(pl.lit(INDEX).alias("instrument_token"))
     index_candles = candles.with_columns(pl.lit(INDEX).alias("instrument_token"))
     assert _entries(index_rows, index_candles, instruments).is_empty()
 
 
 def test_missing_features_are_not_decision_points_and_a_missing_column_is_named() -> None:
-    features, candles, instruments = _frames([_at(TUESDAY, 15, 10)], [0.2], atr=float("nan"))
+    features, candles, instruments = equity_rule_frames(
+        [_at(TUESDAY, 15, 10)], [0.2], atr=float("nan")
+    )
     assert _entries(features, candles, instruments).is_empty()
     with pytest.raises(ContractError, match="atr_14_rel"):
         _entries(features.drop("atr_14_rel"), candles, instruments)
