@@ -21,7 +21,7 @@ from kiteconnect import KiteConnect
 
 from data_contracts.charges import ChargesModel
 from data_contracts.clock import ManualClock, SystemClock
-from data_contracts.enums import AlertSeverity, Exchange, ExitReason, Product, ProposalStatus, Side
+from data_contracts.enums import AlertSeverity, Exchange, Product, ProposalStatus, Side
 from data_contracts.ids import InstrumentToken, ProposalId, StrategyId
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.pricegrid import round_for_side
@@ -207,22 +207,9 @@ def _day_one(days: TwoDays) -> OpenTrade:
 
 
 def _exit(trade: OpenTrade, session: Session) -> ExitProposal:
-    now = session.clock.now()
-    return ExitProposal(
-        exit_id=ExitProposal.id_for(trade.proposal_id),
-        entry_proposal_id=trade.proposal_id,
-        ts_event=now,
-        ts_init=now,
-        reason=ExitReason.TAKE_PROFIT,
-        strategy_id=trade.strategy_id,
-        instrument_token=INFY,
-        exchange=Exchange.NSE,
-        tradingsymbol="INFY",
-        product=Product.CNC,
-        side=Side.SELL,
-        quantity=trade.quantity,
-        lot_size=1,
-        tick_size=0.05,
+    return factories.exit_of(
+        trade,
+        session.clock.now(),
         reference_price=session.last(),
         limit_price=session.marketable(Side.SELL),
     )

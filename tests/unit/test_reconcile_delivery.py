@@ -132,23 +132,12 @@ def world(tmp_path: Path) -> Iterator[DeliveryWorld]:
 
 
 def _exit(trade: OpenTrade, now: Any) -> ExitProposal:
-    return ExitProposal(
-        exit_id=ExitProposal.id_for(trade.proposal_id),
-        entry_proposal_id=trade.proposal_id,
-        ts_event=now,
-        ts_init=now,
-        reason=ExitReason.STOP_LOSS,
-        strategy_id=trade.strategy_id,
-        instrument_token=INFY,
-        exchange=trade.exchange,
-        tradingsymbol="INFY",
-        product=Product.CNC,
-        side=Side.SELL,
-        quantity=trade.quantity,
-        lot_size=1,
-        tick_size=0.05,
+    return factories.exit_of(
+        trade,
+        now,
         reference_price=OUR_PRICE,
         limit_price=OUR_PRICE - 5,
+        reason=ExitReason.STOP_LOSS,
     )
 
 
