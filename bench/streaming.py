@@ -9,7 +9,9 @@ by the Dagster daily job, two real XGBoost models in a real MLflow store, v1 the
     python -m bench.streaming
 
 ``KITEPILOT_BENCH_STREAM_WORLD``: a folder to build the world in and reuse (default: a temporary
-one, built in ~20-40 s, deleted at the end). ``KITEPILOT_BENCH_STREAM_UNTIL``: replay the day up to
+one, built in ~20-40 s, deleted at the end). ``KITEPILOT_BENCH_TICKS_PER_BAR``: the replay's mean
+ticks per 1-minute bar (default 12, the paper exchange's; a liquid stock on a live feed has several
+times more). ``KITEPILOT_BENCH_STREAM_UNTIL``: replay the day up to
 this IST time (``HH:MM``, default 10:15, the session's first hour, so the whole bench stays within
 a few minutes; ``close`` replays the whole day).
 
@@ -89,6 +91,7 @@ from data_contracts.market import Candle, Tick
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.trading import Proposal
 from execution.replay_feed import FeedItem
+from execution.simulator.ticks import MEAN_TICKS_PER_BAR
 from execution.store import SqlStore
 from models.features import FeatureSet
 from models.lake import Lake
@@ -220,8 +223,15 @@ def _spec(world: World, database: Path) -> StreamSpec:
     )
 
 
+def _ticks_per_bar() -> float:
+    """``KITEPILOT_BENCH_TICKS_PER_BAR``: the replay's mean ticks per 1-minute bar (default the
+    paper exchange's, 12). Throughput depends on it: a tick costs ~2 µs, a decided bar ~1 ms."""
+    value = os.environ.get("KITEPILOT_BENCH_TICKS_PER_BAR")
+    return MEAN_TICKS_PER_BAR if value is None else float(value)
+
+
 def _items(spec: StreamSpec) -> list[FeedItem]:
-    return list(_replay(spec, 0, 1).items())
+    return list(_replay(spec, 0, 1, mean_ticks=_ticks_per_bar()).items())
 
 
 def _tick_count(items: Iterable[FeedItem]) -> int:
@@ -455,7 +465,8 @@ def run_throughput(world: World, tmp: Path, repeats: int) -> float:
     tokens = len({item[1].instrument_token for item in items if isinstance(item[1], Tick)})
     console.print(
         f"throughput: {spec.days[0]} up to {spec.until or 'the close'}, every instrument of the "
-        f"universe ({groups} groups, {tokens} of them ticking): {len(items):,} items = "
+        f"universe ({groups} groups, {tokens} of them ticking, {_ticks_per_bar():g} ticks a bar "
+        f"on average): {len(items):,} items = "
         f"{ticks:,} ticks + {len(items) - ticks:,} clock marks, generated in {generated:.1f} s "
         f"(not timed)"
     )

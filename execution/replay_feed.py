@@ -29,6 +29,7 @@ from data_contracts.market import Tick
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.timeutil import IST, UTC
 from execution.paper.market_lake import CANDLES_TABLE, lake_closes, lake_ticks
+from execution.simulator.ticks import MEAN_TICKS_PER_BAR
 from models.data_quality.quarantine import CandleReader
 from models.lake import Lake
 from models.live import ClockMark
@@ -69,6 +70,7 @@ class LakeReplay:
         key_of: Callable[[int], int],
         mark_delay: timedelta = timedelta(seconds=5),
         until: time | None = None,
+        mean_ticks: float = MEAN_TICKS_PER_BAR,
     ) -> None:
         if not days:
             raise ContractError("LakeReplay", "days", days, "must name at least one day")
@@ -80,6 +82,7 @@ class LakeReplay:
         self._key_of = key_of
         self._mark_delay_us = int(mark_delay / timedelta(microseconds=1))
         self._until = until
+        self._mean_ticks = mean_ticks  # the paper exchange's; a benchmark sets a live feed's
         self._keys = sorted({key_of(t) for t in self._instruments})
 
     @property
@@ -182,7 +185,12 @@ class LakeReplay:
         ):
             bars = candles.filter(pl.col("instrument_token") == token).sort("ts_event")
             made = lake_ticks(
-                self._instruments[token], bars, seed=self._seed, day=day, previous=previous
+                self._instruments[token],
+                bars,
+                seed=self._seed,
+                day=day,
+                previous=previous,
+                mean_ticks=self._mean_ticks,
             )
             frames.append(made.ticks)
         if not frames:

@@ -32,6 +32,7 @@ from execution.kite import (
 )
 from execution.paper.market_lake import lake_instruments
 from execution.replay_feed import LakeReplay
+from execution.simulator.ticks import MEAN_TICKS_PER_BAR
 from execution.store import SqlStore
 from models.lake import Lake
 from models.live import (
@@ -190,7 +191,9 @@ def _context(spec: StreamSpec) -> LiveContext:
     )
 
 
-def _replay(spec: StreamSpec, part: int, parts: int) -> LakeReplay:
+def _replay(
+    spec: StreamSpec, part: int, parts: int, *, mean_ticks: float = MEAN_TICKS_PER_BAR
+) -> LakeReplay:
     config = spec.config
     lake = Lake(config.storage.lake_dir)
     instruments = replay_universe(lake, spec.days, spec.tokens)
@@ -209,6 +212,7 @@ def _replay(spec: StreamSpec, part: int, parts: int) -> LakeReplay:
         key_of=key_of,
         mark_delay=timedelta(seconds=config.loops.candle_close_timeout_seconds),
         until=spec.until,
+        mean_ticks=mean_ticks,
     )
 
 

@@ -21,7 +21,7 @@ from data_contracts.ids import InstrumentToken
 from data_contracts.instruments import Instrument
 from execution.paper.market_book import InstrumentTicks
 from execution.simulator.rng import Purpose, stream
-from execution.simulator.ticks import bar_ticks, ticks_frame
+from execution.simulator.ticks import MEAN_TICKS_PER_BAR, bar_ticks, ticks_frame
 from models.data_quality.quarantine import CandleReader
 from models.lake import Lake
 
@@ -98,10 +98,12 @@ def lake_ticks(
     seed: int,
     day: date,
     previous: dict[int, float],
+    mean_ticks: float = MEAN_TICKS_PER_BAR,
 ) -> InstrumentTicks:
-    """Ticks inside one instrument's bars of the day (``candles`` in time order). Bars whose
-    high/low do not bound their open/close are widened to do so. Volumes are split in whole lots
-    when every bar's volume is a multiple of the lot, else in units."""
+    """Ticks inside one instrument's bars of the day (``candles`` in time order), ``mean_ticks``
+    a bar on average. Bars whose high/low do not bound their open/close are widened to do so.
+    Volumes are split in whole lots when every bar's volume is a multiple of the lot, else in
+    units."""
     token = int(instrument.instrument_token)
     rng = stream(seed, Purpose.TICKS, day, token)
     size = candles.height
@@ -125,6 +127,7 @@ def lake_ticks(
         tick_size=tick_size(instrument),
         quantity_unit=unit,
         spread_ticks=spread,
+        mean_ticks=mean_ticks,
     )
     oi_column = candles["oi"]
     oi = None if oi_column.null_count() == size else oi_column.forward_fill().fill_null(0)

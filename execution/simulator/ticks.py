@@ -21,16 +21,25 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from data_contracts.errors import ContractError
 from data_contracts.ids import InstrumentToken
 from data_contracts.market import Tick
 from data_contracts.schemas import UTC_TIMESTAMP
 from execution.simulator.grid import FloatArray, IntArray, from_ticks, to_ticks
 
-__all__ = ["TICK_FRAME_SCHEMA", "TickArrays", "bar_ticks", "frame_to_ticks", "ticks_frame"]
+__all__ = [
+    "MEAN_TICKS_PER_BAR",
+    "TICK_FRAME_SCHEMA",
+    "TickArrays",
+    "bar_ticks",
+    "frame_to_ticks",
+    "ticks_frame",
+]
 
 _MIN_TICKS = 4  # open, high, low, close
-_MAX_TICKS = 40
-_MEAN_EXTRA_TICKS = 8.0
+_MAX_TICKS = 40  # at the default mean; a denser feed may have up to 3 x its mean
+# Ticks in a 1-minute bar on average: 4 (open, high, low, close) plus a Poisson number more.
+MEAN_TICKS_PER_BAR = 12.0
 _BAR_US = 60_000_000
 
 TICK_FRAME_SCHEMA: dict[str, pl.DataType] = {
@@ -79,13 +88,18 @@ def bar_ticks(
     tick_size: float,
     quantity_unit: int = 1,
     spread_ticks: npt.ArrayLike | None = None,
+    mean_ticks: float = MEAN_TICKS_PER_BAR,
 ) -> TickArrays:
     """Ticks for consecutive bars (prices on the ``tick_size`` grid, volumes in multiples of
-    ``quantity_unit``); ``spread_ticks`` None means no order book (bid/ask absent)."""
+    ``quantity_unit``); ``spread_ticks`` None means no order book (bid/ask absent). A bar has
+    ``mean_ticks`` ticks on average (at least 4; a benchmark sets a live feed's density)."""
+    if isinstance(mean_ticks, bool) or not _MIN_TICKS <= mean_ticks < 10_000:
+        raise ContractError("bar_ticks", "mean_ticks", mean_ticks, "must be in [4, 10000)")
     o, h, lo, c = (to_ticks(p, tick_size) for p in (open_, high, low, close))
     volumes = np.asarray(volume, dtype=np.int64)
     bars = o.size
-    counts = np.minimum(_MIN_TICKS + rng.poisson(_MEAN_EXTRA_TICKS, bars), _MAX_TICKS)
+    most = max(_MAX_TICKS, int(3 * mean_ticks))
+    counts = np.minimum(_MIN_TICKS + rng.poisson(mean_ticks - _MIN_TICKS, bars), most)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     total = int(counts.sum())
     bar = np.repeat(np.arange(bars), counts)

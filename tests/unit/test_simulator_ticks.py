@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from data_contracts.errors import ContractError
 from data_contracts.market import Tick
 from data_contracts.nse_calendar import NseCalendar
 from data_contracts.pricegrid import Rounding, round_to_tick
 from data_contracts.schemas import TickFrame
 from execution.simulator import SimulatedMarket, SimulatorConfig
 from execution.simulator.grid import ceil_ticks, to_grid
-from execution.simulator.ticks import bar_ticks
+from execution.simulator.ticks import MEAN_TICKS_PER_BAR, bar_ticks
 
 CALENDAR = NseCalendar.default()
 DAY = date(2026, 6, 9)  # a weekly expiry day
@@ -181,3 +182,37 @@ def test_day_ticks_merge_instruments_in_time_order(market: SimulatedMarket) -> N
     TickFrame.validate(feed)
     assert feed["ts_event"].is_sorted()
     assert set(feed["instrument_token"].unique()) == {NIFTY, RELIANCE}
+
+
+def _dense(mean_ticks: float, bars: int = 400, seed: int = 3) -> np.ndarray:
+    close_us = 1_780_000_000_000_000 + MINUTE_US * np.arange(1, bars + 1)
+    price = np.full(bars, 100.0)
+    ticks = bar_ticks(
+        np.random.default_rng(seed),
+        close_us,
+        price,
+        price + 1,
+        price - 1,
+        price,
+        np.full(bars, 1_000),
+        tick_size=0.05,
+        mean_ticks=mean_ticks,
+    )
+    return np.bincount(ticks.bar, minlength=bars)
+
+
+@pytest.mark.parametrize("mean", [12.0, 60.0, 180.0])
+def test_bar_ticks_density_is_the_mean_asked_for(mean: float) -> None:
+    per_bar = _dense(mean)
+    assert per_bar.min() >= 4
+    assert abs(per_bar.mean() - mean) < 0.1 * mean
+
+
+def test_bar_ticks_default_density_is_the_paper_exchanges_twelve() -> None:
+    assert (_dense(12.0) == _dense(MEAN_TICKS_PER_BAR)).all()
+
+
+@pytest.mark.parametrize("mean", [3.9, 10_000.0, True])
+def test_bar_ticks_refuses_a_density_out_of_range_naming_it(mean: float) -> None:
+    with pytest.raises(ContractError, match="mean_ticks"):
+        _dense(mean, bars=2)
