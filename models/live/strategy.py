@@ -16,6 +16,11 @@ into a :class:`~data_contracts.trading.Proposal` when it clears the filters.
   registered yet: its p_win is the model's view of the underlying's move); the expected net profit
   is the bracket's expectation: p_win x the target's gain - (1 - p_win) x the stop's loss, minus
   the round trip's charges.
+* Equity swing (CNC, off unless enabled): at the day's decision bar, the batch swing rule's numpy
+  core, :func:`models.strategies.swing.swing_entry_levels` (long in an uptrend, stop and target in
+  session ATRs, a time exit sessions later), priced and sized as the intraday entries at delivery's
+  leverage of 1; the champion's p_win and the bracket's expectation after the delivery round
+  trip's charges (the DP charge included), as for options.
 
 A decision point that cannot be traded (levels on the wrong side, a limit that would not fill,
 not one lot affordable) is not a decision point, as in the labels and the backtest.
@@ -195,7 +200,6 @@ class LiveStrategy:
         p = settings.feature_set.params
         self._atr = self._column_at[f"atr_{p.atr}_rel"]
         self._macd_hist = self._column_at["macd_hist_rel"]
-        self._leverage = settings.portfolio.leverage_of(ChargeSegment.INTRADAY.value)
 
     @property
     def settings(self) -> LiveStrategySettings:
