@@ -6,11 +6,16 @@ every command module take about half a second, a kill switch's whole budget is t
 hands over to the CLI, whose ``kill`` command does the rest (and finds the switch engaged). Any
 other command, ``kill --help``, or a ``kill`` whose options this does not read as the CLI would,
 goes straight to the CLI.
+
+Once the switch is recorded, a running executor makes the account flat; what this process does
+next (load the CLI, log in, reconcile, engage) is the same work again, for when no executor runs,
+and must not take the CPU from the one that does: it runs at a lower priority (``os.nice``).
 """
 
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Final
@@ -18,6 +23,7 @@ from typing import Final
 __all__ = ["main"]
 
 _OPTIONS: Final = {"--reason": "reason", "--by": "by", "--config": "config", "-c": "config"}
+_AFTER_HALT_NICENESS: Final = 10  # a tenth of the CPU share of a running executor, when contended
 
 
 def main() -> None:
@@ -49,6 +55,8 @@ def _halt_first(args: list[str]) -> None:
     if halted:  # the CLI's own output, before rich is loaded
         sys.stdout.write("KILL SWITCH: halted; cancelling and closing …\n")
         sys.stdout.flush()
+        if hasattr(os, "nice"):  # POSIX
+            os.nice(_AFTER_HALT_NICENESS)
 
 
 def _kill_options(args: list[str]) -> dict[str, str] | None:

@@ -134,7 +134,9 @@ class Executor:
         was accepted but which have no order claimed (a process died in between): these are
         risk-checked again now. A vetoed one is never sent (its VETOED status is recorded if the
         process died before it was). Their last prices come in one quote call: Kite allows one
-        a second, and a burst of approvals must not be vetoed for want of a price."""
+        a second, and a burst of approvals must not be vetoed for want of a price. A kill switch
+        engaged (by another process) while they are sent stops the rest: the loop makes the
+        account flat first, and they are vetoed in its next call (the switch engaged already)."""
         ctx = self.context
         waiting = [
             proposal
@@ -143,8 +145,14 @@ class Executor:
         ]
         if not waiting:
             return []
+        armed = not ctx.oms.kill_switch().engaged
         self.account.refresh_prices(p.instrument_token for p in waiting)
-        return [self.submit_entry(proposal, prices_fetched=True) for proposal in waiting]
+        submissions = []
+        for proposal in waiting:
+            if armed and ctx.oms.kill_switch().engaged:
+                break  # a kill came: the loop makes the account flat first; these are vetoed next
+            submissions.append(self.submit_entry(proposal, prices_fetched=True))
+        return submissions
 
     def _to_send(self, proposal: Proposal) -> bool:
         """Whether an APPROVED proposal still needs its risk check and orders."""

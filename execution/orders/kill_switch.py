@@ -70,25 +70,51 @@ def engage(executor: Executor, actor: str, reason: str) -> KillReport:
     return KillReport(ctx.oms.kill_switch(), cancelled, exits)
 
 
-def make_flat(executor: Executor) -> tuple[tuple[str, ...], tuple[Submission, ...]]:
+def make_flat(
+    executor: Executor, *, reconciled_recently: bool = False
+) -> tuple[tuple[str, ...], tuple[Submission, ...]]:
     """What an engaged kill switch does to the account: cancel every working order of ours and
-    close every open position — ours, and any the broker reports (reconciliation first). Any
-    process may do it, several at once (the one that fired the switch, the running executor that
-    sees it engaged): their closing orders are the same claimed slices (:func:`flatten_book`)."""
-    executor.process_updates()
-    executor.poll_orders()  # what already filled is not cancelled, it is flattened below
-    cancelled = executor.cancel_open_orders(keep=(OrderPurpose.FLATTEN,))
-    executor.poll_orders()
-    reconcile(executor)  # the book takes the broker's positions, so every one gets closed
-    return tuple(cancelled), flatten_book(executor)
+    close every open position — ours, and any the broker reports (reconciliation). Any process
+    may do it, several at once (the one that fired the switch, the running executor that sees it
+    engaged): their closing orders are the same claimed slices (:func:`flatten_book`).
+
+    ``reconciled_recently``: the caller's book is reconciled with the broker on schedule (the
+    running executor's loop: the last time under two reconciliation intervals ago). Then what it
+    holds is closed at once — each position but what closing orders working cover — before
+    anything else; the working orders are cancelled, and what the cancelled exits covered is
+    closed next; reconciliation comes last, and whatever else it finds (a manual trade, a fill
+    the book missed) is closed after it. A full reconciliation is several broker round trips, a
+    second or more under load. Otherwise the book takes the broker's positions first, so every
+    one gets closed in one go. Either way each close is net of the closing orders working, so
+    none is sent twice and none reverses a position."""
+    if not reconciled_recently:
+        executor.process_updates()
+        executor.poll_orders()  # what already filled is not cancelled, it is flattened below
+        cancelled = tuple(executor.cancel_open_orders(keep=(OrderPurpose.FLATTEN,)))
+        executor.poll_orders()
+        reconcile(executor)  # the book takes the broker's positions, so every one gets closed
+        return cancelled, flatten_book(executor)
+    prices: dict[int, float] = {}  # one quote request a second: the first's are used again
+    first = flatten_book(executor, prices)
+    cancelled = tuple(executor.cancel_open_orders(keep=(OrderPurpose.FLATTEN,)))
+    executor.poll_orders()  # the cancels' final states: a cancelled exit covers nothing now
+    freed = flatten_book(executor, prices)
+    reconcile(executor)
+    return cancelled, first + freed + flatten_book(executor)
 
 
-def flatten_book(executor: Executor) -> tuple[Submission, ...]:
+def flatten_book(
+    executor: Executor, prices: dict[int, float] | None = None
+) -> tuple[Submission, ...]:
     """Close every open position of the book, but what closing orders already working cover,
     with protected LIMIT orders priced at last prices fetched now (in one quote request, asked
     again after a second when refused: Kite allows one a second per API key); alert on each
     position that could not be closed. The kill switch does this when fired, and the executor's
     loop again after each reconciliation while it stays engaged, until the book is flat.
+
+    ``prices``: last prices the caller fetched for this kill a moment ago (within the second in
+    which the broker would refuse another quote request), by token; those are used, and when a
+    request is made here it asks for every open position of the book, and adds them there.
 
     A position's flatten is round ``n`` of the kill event (``kill:<engaged at>:<token>:<product>
     :<n>``, the next round once every order of the last one has ended): two processes closing
@@ -102,7 +128,11 @@ def flatten_book(executor: Executor) -> tuple[Submission, ...]:
     ]
     if not open_positions:
         return ()
-    prices = executor.fresh_prices(sorted({token for (token, _), _ in open_positions}))
+    if prices is None:
+        prices = executor.fresh_prices(sorted({token for (token, _), _ in open_positions}))
+    elif any(token not in prices for (token, _), _ in open_positions):
+        held = {token for (token, _), p in book.items() if p.quantity}
+        prices.update(executor.fresh_prices(sorted(held - prices.keys())))
     exits = []
     for (token, product), quantity in open_positions:
         base = f"kill:{fired:%Y%m%dT%H%M%S%f}:{token}:{product.value}"

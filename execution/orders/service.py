@@ -1,8 +1,10 @@
 """The executor's loop: what ``kitepilot execute`` (or a thread of ``kitepilot stream``) runs.
 
-Each turn: order updates from the WebSocket; approvals made in other processes; exits the exit
-monitor stored — or, when the kill switch is engaged, none: a new engagement by any process is
-made flat at once, and its flattens alone close the positions; then, on their own intervals,
+Each turn: first the kill switch — a new engagement by any process is made flat at once, before
+anything else of the turn, and looked for again after the approvals and after the polling (a kill
+recorded meanwhile does not wait for the rest of the turn); order updates from the WebSocket;
+approvals made in other processes; exits the exit monitor stored — or, when the kill switch is
+engaged, none: its flattens alone close the positions; then, on their own intervals,
 polling of working orders, the fill timeout, reconciliation (after which, while the kill switch
 is engaged, whatever position is left — a flatten the market left behind, a fill that landed
 after it — is closed again) and the automatic kill-switch triggers. A restart begins with
@@ -46,8 +48,9 @@ class ExecutionService:
 
     def run_once(self) -> None:
         executor, ctx = self.executor, self.executor.context
+        self._kill_engaged()
         executor.process_updates()
-        executor.submit_approved()
+        executor.submit_approved()  # while engaged, the risk engine vetoes each (and says so)
         engaged = self._kill_engaged()
         if not engaged:  # engaged, its flatten alone closes the positions
             executor.submit_exits()
@@ -58,6 +61,7 @@ class ExecutionService:
             executor.poll_orders()
             stale = executor.cancel_stale()
             ctx.store.checkpoint()  # the store's WAL, copied back off the approval path
+        engaged = self._kill_engaged()  # a kill recorded meanwhile does not wait for the rest
         # Engaged, a flatten cancelled as stale is replaced at once, on a book reconciled first.
         due = now - (self._last_reconcile or now) >= ctx.settings.reconcile_interval
         if due or (engaged and stale):
@@ -73,12 +77,21 @@ class ExecutionService:
         dashboard's button) has just engaged it, this executor makes the account flat at once
         too — it need not wait for that process to start and connect (:func:`make_flat`: the
         same claimed flatten orders, so nothing is sent twice)."""
-        kill = self.executor.context.oms.kill_switch()
+        ctx = self.executor.context
+        kill = ctx.oms.kill_switch()
         if not kill.engaged:
             return False
         if kill.ts_event != self._kill_handled:
             self._kill_handled = kill.ts_event
-            make_flat(self.executor)
+            now = ctx.clock.now()
+            # The loop reconciles on schedule (the last one under two intervals ago: one may be
+            # due right now): the book is as checked as for any close, so what it holds is
+            # closed first, and reconciliation comes after (make_flat).
+            recent = self._last_reconcile is not None and (
+                now - self._last_reconcile < 2 * ctx.settings.reconcile_interval
+            )
+            make_flat(self.executor, reconciled_recently=recent)
+            self._last_reconcile = now
         return True
 
     def _check_triggers(self) -> None:

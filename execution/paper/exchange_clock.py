@@ -25,17 +25,13 @@ from typing import Any, Final
 import requests
 
 from data_contracts.errors import ContractError
-from data_contracts.timeutil import IST, UTC
+from execution.paper.admin_api import ADMIN_HEADER, CLOCK_PATH, market_time_of
 
-__all__ = ["ADMIN_HEADER", "CLOCK_PATH", "ExchangeClock"]
+__all__ = ["ExchangeClock"]
 
-# Here, not in the REST app that checks it: a client of the clock need not import aiohttp.
-ADMIN_HEADER: Final = "X-Paper-Admin"
-CLOCK_PATH: Final = "/_paper/clock"
 _OWNER: Final = "ExchangeClock"
 _REFRESH_WALL: Final = 0.2  # wall seconds between reads
 _TIMEOUT: Final = 2.0  # wall seconds a read may take
-_TIME_TEXT: Final = "%Y-%m-%d %H:%M:%S"  # Kite's IST time text (execution.paper.wire)
 
 
 class ExchangeClock:
@@ -104,12 +100,11 @@ class ExchangeClock:
         try:
             body = answer.json()
             data = body["data"]
-            text = str(data["market_time"])
-            stamp = datetime.strptime(text, _TIME_TEXT)  # noqa: DTZ007 - IST is attached below
+            stamp = market_time_of(data)
             speed = float(data["speed"])
         except (ValueError, KeyError, TypeError):
             said = body.get("message") if isinstance(body, dict) else None
             return f"HTTP {answer.status_code}" + (f": {said}" if said else ", not a clock")
         if not speed >= 0.0:  # NaN or negative: not a clock to carry forward
             return f"speed {speed!r}"
-        return stamp.replace(tzinfo=IST).astimezone(UTC), speed
+        return stamp, speed

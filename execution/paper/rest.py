@@ -41,7 +41,7 @@ from multidict import MultiDictProxy
 from data_contracts.errors import ContractError
 from data_contracts.instruments import Instrument, InstrumentMaster
 from execution.paper import wire
-from execution.paper.exchange_clock import ADMIN_HEADER
+from execution.paper.admin_api import ADMIN_HEADER
 from execution.paper.faults import FaultInjector, FaultKind, FaultPlan
 from execution.paper.limits import RateLimiter, RouteClass
 from execution.paper.session import SessionManager
