@@ -349,17 +349,31 @@ class Executor:
     ) -> Submission:
         """Close the whole position in (instrument, product) with protected LIMIT orders — what
         closing orders already working do not cover. ``last_price``: fetched by the caller just
-        now (else fetched here)."""
+        now (else fetched here).
+
+        What no order can close is refused with the reason, never raised (the kill switch goes
+        on with the other positions and alerts on this one): an instrument missing from the
+        instruments (a position opened outside kitepilot), or less than one lot; of a quantity
+        that is not whole lots (a lot size changed under an open position), the whole lots are
+        closed and the rest is left to a person."""
         ctx = self.context
         existing = ctx.oms.orders(subject_id=subject_id)
         if existing:
             return Submission(subject_id, True, (), tuple(existing))
-        instrument = self._instrument(instrument_token)
         if self.account.position_quantity(instrument_token, product) == 0:
             return Submission(subject_id, False, ("no open position",))
-        quantity = self.uncovered(instrument_token, product)
-        if quantity == 0:
+        instrument = ctx.instruments.get(instrument_token)
+        if instrument is None:
+            why = f"instrument {instrument_token} is not in the instruments: close it by hand"
+            return Submission(subject_id, False, (why,))
+        uncovered = self.uncovered(instrument_token, product)
+        if uncovered == 0:
             return Submission(subject_id, False, (ALREADY_COVERED,))
+        lot = instrument.lot_size
+        quantity = (1 if uncovered > 0 else -1) * (abs(uncovered) // lot * lot)
+        if quantity == 0:
+            why = f"{abs(uncovered)} is less than one lot of {lot}: close it by hand"
+            return Submission(subject_id, False, (why,))
         if last_price is None:
             last_price = self.account.fetch_prices([instrument_token]).get(instrument_token)
         if last_price is None:

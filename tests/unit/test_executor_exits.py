@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_contracts.enums import OrderStatus, Product, ProposalStatus, Side
-from data_contracts.ids import OrderId, ProposalId, TradeId
-from data_contracts.trading import ExitProposal, Fill
+from data_contracts.ids import InstrumentToken, OrderId, ProposalId, TradeId
+from data_contracts.trading import ExitProposal, Fill, Position
 from execution.alerts.channels import Alert
 from execution.orders.executor import ALREADY_COVERED
 from execution.orders.kill_switch import engage, make_flat
@@ -152,6 +152,50 @@ def test_kill_switch_flatten_left_behind_is_closed_again_after_reconciliation(
     assert second.intent.price == pytest.approx(79.2)
     assert world.executor.account.position_quantity(CE, Product.NRML) == 0
     assert world.store.status(proposal.proposal_id) is ProposalStatus.CLOSED
+
+
+def test_kill_switch_closes_what_it_can_and_alerts_on_positions_no_order_can_close(
+    world: World,
+) -> None:
+    """Positions the broker reports that no order can close — an instrument kitepilot does not
+    know (opened in the Kite app), less than one lot, whole lots and an odd rest (a lot size
+    changed under it) — never stop the kill switch: the rest is flattened, whole lots of an odd
+    quantity too, and each of the others is alerted for a person to close."""
+    _open(world)  # ours: 65 CE NRML
+    world.broker.add_carried_position(
+        Position(InstrumentToken(408065), "INFY", Product.MIS, quantity=5, average_price=1500.0)
+    )
+    world.broker.add_carried_position(
+        Position(InstrumentToken(CE), "CE", Product.MIS, quantity=40, average_price=100.0)
+    )
+    alerts = Alerts()
+    world.executor.context.alerter = alerts
+    reconcile(world.executor)  # the book takes the broker's MIS positions
+
+    report = engage(world.executor, "operator", "drill")
+
+    refused = {s.subject_id.split(":")[2:4][0]: s.reasons for s in report.exits if not s.accepted}
+    assert _sells(world) == [65]  # ours, closed; nothing for the other two
+    assert "not in the instruments" in refused["408065"][0]
+    assert "less than one lot of 65" in refused[str(CE)][0]
+    assert {k for k in alerts.keys if k.startswith("flatten_failed")} == {
+        "flatten_failed:408065",
+        f"flatten_failed:{CE}",
+    }
+
+
+def test_flatten_of_whole_lots_and_an_odd_rest_closes_the_whole_lots(world: World) -> None:
+    world.broker.add_carried_position(
+        Position(InstrumentToken(CE), "CE", Product.MIS, quantity=150, average_price=100.0)
+    )
+    reconcile(world.executor)
+
+    closed = world.executor.flatten(
+        CE, Product.MIS, subject_id="kill:test:odd", purpose=OrderPurpose.FLATTEN
+    )
+
+    assert closed.accepted
+    assert _sells(world) == [130]  # two lots of 65; the 20 left are a person's to close
 
 
 def test_entry_cancelled_unfilled_is_unfilled_and_a_late_fill_still_opens_its_trade(
