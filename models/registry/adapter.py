@@ -74,8 +74,15 @@ _MAX_TAG_VALUE: Final = 8000  # MLflow's run-tag limit (version tags allow more)
 _EXAMPLE_ROWS: Final = 5
 _PIP_PACKAGES: Final = ("mlflow", "numpy", "pandas", "polars", "pyarrow", "scikit-learn", "xgboost")
 _NOT_FOUND: Final = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
-# Guards MLflow's process-global state (tracking/registry URIs, the progress-bar variable).
+# Guards MLflow's process-global tracking and registry URIs.
 _MLFLOW_GLOBALS: Final = threading.RLock()
+# MLflow's tqdm bars for artifact downloads would cut through kitepilot's own progress output. Off
+# for the whole process, set once here (a user's own setting is kept), never per session: a
+# session that set and removed it raced any thread copying os.environ at that moment (starting a
+# subprocess copies it; a key deleted mid-copy is a KeyError there — the demo's paper session
+# once failed so while its worker loaded the champion on another thread).
+_PROGRESS_BAR: Final = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+os.environ.setdefault(_PROGRESS_BAR, "false")
 _QUIET_LOGGERS: Final = {
     "mlflow": logging.WARNING,  # "Creating initial MLflow database tables...", "Validating ..."
     "alembic": logging.WARNING,  # the store's schema migrations
@@ -311,20 +318,19 @@ class MlflowRegistry:
 
     @contextmanager
     def _session(self) -> Iterator[None]:
-        """This registry's URIs for MLflow's fluent API, quietly (no progress bars; MLflow's INFO
-        logs and its own deprecation warnings hidden); the previous state is put back after.
-        MLflow's URIs and the variable are process-global: one session at a time (the streaming
-        worker loads a new champion on a watcher thread while its flow looks the alias up)."""
+        """This registry's URIs for MLflow's fluent API, quietly (MLflow's INFO logs and its own
+        deprecation warnings hidden); the previous state is put back after. MLflow's URIs are
+        process-global: one session at a time (the streaming worker loads a new champion on a
+        watcher thread while its flow looks the alias up). The environment is never changed
+        here (see ``_PROGRESS_BAR``)."""
         with _MLFLOW_GLOBALS:
             yield from self._quiet_session()
 
     def _quiet_session(self) -> Iterator[None]:
         previous_tracking = mlflow.get_tracking_uri()
         previous_registry = mlflow.get_registry_uri()
-        previous_bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
         loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
         levels = [logger.level for logger in loggers]
-        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
         for logger, quiet in zip(loggers, _QUIET_LOGGERS.values(), strict=True):
             logger.setLevel(max(logger.getEffectiveLevel(), quiet))
         mlflow.set_tracking_uri(self._tracking_uri)
@@ -340,10 +346,6 @@ class MlflowRegistry:
             mlflow.set_registry_uri(previous_registry)
             for logger, level in zip(loggers, levels, strict=True):
                 logger.setLevel(level)
-            if previous_bar is None:
-                os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
-            else:
-                os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous_bar
 
     def _experiment_id(self) -> str:
         experiment = self._client.get_experiment_by_name(self._experiment_name)

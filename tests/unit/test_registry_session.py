@@ -1,6 +1,8 @@
-"""MLflow's URIs and its progress-bar variable are process-global: the registry holds them for
-one session at a time, so a champion loading on the worker's watcher thread cannot pull them out
-from under a look-up on the flow's thread."""
+"""MLflow's URIs are process-global: the registry holds them for one session at a time, so a
+champion loading on the worker's watcher thread cannot pull them out from under a look-up on the
+flow's thread. Its progress bars are off for the whole process, and no session removes an
+environment variable (a thread copying os.environ — any subprocess start — meets a key removed
+mid-copy as a KeyError; MLflow itself only sets its URI variables, which a copy survives)."""
 
 from __future__ import annotations
 
@@ -48,3 +50,19 @@ def test_a_second_thread_waits_until_the_first_session_has_put_mlflow_back(
 
     assert blocked
     assert seen_by_first == ["false"]
+
+
+def test_sessions_remove_no_environment_variable_and_mlflows_bars_stay_off(
+    tmp_path: Path,
+) -> None:
+    registry = MlflowRegistry(
+        f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts", "m", clock=SystemClock()
+    )
+    before = dict(os.environ)
+
+    with registry._session():  # the guarded internal is what is under test
+        inside = dict(os.environ)
+
+    assert set(before) <= set(inside)
+    assert set(before) <= set(os.environ)
+    assert inside[_BAR] == os.environ[_BAR] == "false"
