@@ -405,23 +405,34 @@ def _settle(service: ExecutionService) -> None:
 
 def _wind_down(service: ExecutionService) -> list[str]:
     """Finish working orders, flatten what is still open (while the market is open), finish
-    those; returns the positions left open."""
+    those; returns the positions left open, each with why its flatten was not sent (if so)."""
     executor = service.executor
     context = executor.context
     _settle(service)
     now = context.clock.now()
+    refused: dict[str, str] = {}
     if context.calendar.is_open(now):
-        for trade in context.store.open_trades():
+        trades = context.store.open_trades()
+        # One quote request for all, asked again after a second if refused (the exchange allows
+        # one a second, and the executor's last turns may just have used it): a flatten without
+        # a price is not sent, and its trade would be left open.
+        prices = executor.fresh_prices(sorted({int(t.instrument_token) for t in trades}))
+        for trade in trades:
             subject = f"{SESSION_END}:{trade.instrument_token}:{trade.product.value}:{now:%Y%m%d}"
-            executor.flatten(
+            sent = executor.flatten(
                 int(trade.instrument_token),
                 trade.product,
                 subject_id=subject,
                 purpose=OrderPurpose.MANUAL,
+                last_price=prices.get(int(trade.instrument_token)),
             )
+            if not sent.accepted:
+                refused[trade.proposal_id.value] = "; ".join(sent.reasons)
         _settle(service)
     return [
-        f"{t.tradingsymbol} {t.quantity} ({t.product.value})" for t in context.store.open_trades()
+        f"{t.tradingsymbol} {t.quantity} ({t.product.value})"
+        + (f": {refused[t.proposal_id.value]}" if t.proposal_id.value in refused else "")
+        for t in context.store.open_trades()
     ]
 
 

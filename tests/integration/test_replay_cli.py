@@ -98,7 +98,7 @@ def replayed(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 
 @pytest.mark.slow
 def test_replay_of_two_days_proposes_approves_sends_and_fills_trades(replayed) -> None:
-    root, _ = replayed
+    root, output = replayed
     with SqlStore.open(f"sqlite:///{root / 'kitepilot.db'}") as store:
         oms = OmsStore.of(store)
         proposals = [p for s in ProposalStatus for p in store.with_status(s)]
@@ -115,7 +115,8 @@ def test_replay_of_two_days_proposes_approves_sends_and_fills_trades(replayed) -
     assert closed, "approved trades should be sent, filled and closed"
     assert len(fills) >= 2 * len(closed)  # an entry and an exit each
     assert sum(s.fill.charges for s in fills) > 0
-    assert open_trades == []  # flattened at the end of each replayed session
+    # flattened at the end of each replayed session (the output says why one was not)
+    assert open_trades == [], output
 
 
 @pytest.mark.slow
