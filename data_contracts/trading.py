@@ -667,3 +667,35 @@ class ExitProposal:
     def id_for(entry: ProposalId) -> ProposalId:
         """The one exit id of the trade opened by ``entry``."""
         return ProposalId(f"{entry.value[:120]}:exit")
+
+    @classmethod
+    def closing(
+        cls,
+        trade: OpenTrade,
+        *,
+        ts_event: datetime,
+        ts_init: datetime,
+        reason: ExitReason,
+        reference_price: float,
+        limit_price: float,
+    ) -> ExitProposal:
+        """The exit of the whole of ``trade``: its one id, the opposite side, its instrument,
+        product and sizes."""
+        return cls(
+            exit_id=cls.id_for(trade.proposal_id),
+            entry_proposal_id=trade.proposal_id,
+            ts_event=ts_event,
+            ts_init=ts_init,
+            reason=reason,
+            strategy_id=trade.strategy_id,
+            instrument_token=trade.instrument_token,
+            exchange=trade.exchange,
+            tradingsymbol=trade.tradingsymbol,
+            product=trade.product,
+            side=trade.side.opposite,
+            quantity=trade.quantity,
+            lot_size=trade.lot_size,
+            tick_size=trade.tick_size,
+            reference_price=reference_price,
+            limit_price=limit_price,
+        )

@@ -243,23 +243,12 @@ def exit_of(
     limit_price: float,
     reason: ExitReason = ExitReason.TAKE_PROFIT,
 ) -> ExitProposal:
-    """The exit closing the whole of ``trade`` at ``now`` (the opposite side, its instrument,
-    product and sizes)."""
-    return ExitProposal(
-        exit_id=ExitProposal.id_for(trade.proposal_id),
-        entry_proposal_id=trade.proposal_id,
+    """The exit closing the whole of ``trade`` at ``now``."""
+    return ExitProposal.closing(
+        trade,
         ts_event=now,
         ts_init=now,
         reason=reason,
-        strategy_id=trade.strategy_id,
-        instrument_token=trade.instrument_token,
-        exchange=trade.exchange,
-        tradingsymbol=trade.tradingsymbol,
-        product=trade.product,
-        side=trade.side.opposite,
-        quantity=trade.quantity,
-        lot_size=trade.lot_size,
-        tick_size=trade.tick_size,
         reference_price=reference_price,
         limit_price=limit_price,
     )

@@ -42,21 +42,11 @@ def exit_for(
     _, limit = fills.entry_prices(
         np.array([buying]), np.array([reference]), nan, nan, np.array([trade.tick_size])
     )
-    return ExitProposal(
-        exit_id=ExitProposal.id_for(trade.proposal_id),
-        entry_proposal_id=trade.proposal_id,
+    return ExitProposal.closing(
+        trade,
         ts_event=candle.ts_event,
         ts_init=max(now, candle.ts_event),
         reason=reason,
-        strategy_id=trade.strategy_id,
-        instrument_token=trade.instrument_token,
-        exchange=trade.exchange,
-        tradingsymbol=trade.tradingsymbol,
-        product=trade.product,
-        side=trade.side.opposite,
-        quantity=trade.quantity,
-        lot_size=trade.lot_size,
-        tick_size=trade.tick_size,
         reference_price=reference,
         limit_price=max(float(limit[0]), trade.tick_size),
     )

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -21,17 +18,13 @@ from sqlalchemy import text
 from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.timeutil import IST, UTC
-from execution.paper.app import ExchangeSettings, build_exchange, open_market, run_in_thread
 from execution.paper.exchange_clock import ExchangeClock
 from execution.store import OmsStore, SqlStore
 from orchestration.kill_now import halt, market_now
-from orchestration.settings import load_config
+from tests.paper_process import ADMIN, paper_config, paused_exchange, run_new_process
 
 DAY = date(2026, 8, 18)  # a past Tuesday: the system clock is nowhere near it
 MARKET = datetime(2026, 8, 18, 11, 0, tzinfo=IST)
-ADMIN = "kill-admin"
-SECRET = "kill-secret"  # noqa: S105 - test value
-ROOT = Path(__file__).resolve().parents[2]
 # The entry point's halt in a new process, then what it had imported and its niceness.
 _HALT_IN_A_NEW_PROCESS = """
 import json, os, sys
@@ -46,35 +39,12 @@ print("AFTER=" + json.dumps({
 
 @pytest.fixture
 def exchange_port() -> Iterator[int]:
-    paper = build_exchange(
-        open_market("sim", DAY, seed=7, tokens=[408065]),
-        ExchangeSettings("kitepilot_paper", SECRET, admin_token=ADMIN),
-        database="sqlite://",
-        starting_cash=1_000_000,
-        speed=0,  # paused: the market time is exactly MARKET
-        start=MARKET,
-    )
-    with run_in_thread(paper) as running:
-        port = urlsplit(running.url).port
-        assert port is not None
+    with paused_exchange(MARKET, [408065]) as port:
         yield port
 
 
-def _env(tmp_path: Path, port: int, database: str = "kitepilot.db") -> dict[str, str]:
-    var = tmp_path / "var"
-    return {
-        "KITEPILOT_MODE": "paper",
-        "KITEPILOT_STORAGE__VAR_DIR": str(var),
-        "KITEPILOT_STORAGE__DATABASE_URL": f"sqlite:///{var / database}",
-        "KITEPILOT_PAPER_EXCHANGE__HOST": "127.0.0.1",
-        "KITEPILOT_PAPER_EXCHANGE__PORT": str(port),
-        "KITEPILOT_PAPER_EXCHANGE__API_SECRET": SECRET,
-        "KITEPILOT_PAPER_EXCHANGE__ADMIN_TOKEN": ADMIN,
-    }
-
-
 def _config(tmp_path: Path, port: int, database: str = "kitepilot.db") -> KitepilotConfig:
-    return load_config(environ=_env(tmp_path, port, database), dotenv_file=None)
+    return paper_config(tmp_path, port, database)
 
 
 def _existing_store(config: KitepilotConfig) -> None:
@@ -156,18 +126,7 @@ def test_halt_in_a_new_process_imports_no_sqlalchemy_nor_requests_then_lowers_it
 ) -> None:
     config = _config(tmp_path, exchange_port)
     _existing_store(config)
-    env = {**os.environ, **_env(tmp_path, exchange_port), "PYTHONPATH": str(ROOT)}
-    env.pop("KITEPILOT_CONFIG", None)
-
-    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [sys.executable, "-c", _HALT_IN_A_NEW_PROCESS],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_new_process(_HALT_IN_A_NEW_PROCESS, tmp_path, exchange_port)
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("AFTER=")]
     after = json.loads(line.removeprefix("AFTER="))
 

@@ -8,14 +8,10 @@ streaming, batch, registry or dashboard stacks."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -25,7 +21,6 @@ from data_contracts.clock import SystemClock
 from data_contracts.config import KitepilotConfig
 from data_contracts.errors import ContractError
 from data_contracts.timeutil import IST, UTC
-from execution.paper.app import ExchangeSettings, build_exchange, open_market, run_in_thread
 from execution.paper.exchange_clock import ExchangeClock
 from execution.paper.rest import ADMIN_HEADER
 from execution.store import OmsStore, SqlStore
@@ -34,16 +29,20 @@ from orchestration.broker_login import BrokerLogin, broker_session
 from orchestration.cli import app
 from orchestration.execution_cli import build_executor, market_clock
 from orchestration.settings import load_config
+from tests.paper_process import (
+    ADMIN,
+    API_KEY,
+    paper_config,
+    paper_env,
+    paused_exchange,
+    run_new_process,
+)
 
 DAY = date(2026, 8, 18)  # a past Tuesday: the system clock is nowhere near it
 MARKET = datetime(2026, 8, 18, 11, 0, tzinfo=IST)
-API_KEY = "kitepilot_paper"
-SECRET = "clock-secret"  # noqa: S105 - test value
-ADMIN = "clock-admin"
 INFY = 408065
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[2]
 # What the kill path must never import: the streaming worker's, the batch side's, the model
 # registry's and the dashboard's stacks (seconds of imports before the switch acts).
 HEAVY = ("bytewax", "mlflow", "dagster", "dash")
@@ -68,39 +67,18 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _env(tmp_path: Path, port: int) -> dict[str, str]:
-    var = tmp_path / "var"
-    return {
-        "KITEPILOT_MODE": "paper",
-        "KITEPILOT_STORAGE__VAR_DIR": str(var),
-        "KITEPILOT_STORAGE__DATABASE_URL": f"sqlite:///{var / 'kitepilot.db'}",
-        "KITEPILOT_PAPER_EXCHANGE__HOST": "127.0.0.1",
-        "KITEPILOT_PAPER_EXCHANGE__PORT": str(port),
-        "KITEPILOT_PAPER_EXCHANGE__API_KEY": API_KEY,
-        "KITEPILOT_PAPER_EXCHANGE__API_SECRET": SECRET,
-        "KITEPILOT_PAPER_EXCHANGE__ADMIN_TOKEN": ADMIN,
-    }
-
-
 @pytest.fixture
 def exchange_port() -> Iterator[int]:
-    market = open_market("sim", DAY, seed=7, tokens=[INFY])
-    paper = build_exchange(
-        market,
-        ExchangeSettings(API_KEY, SECRET, admin_token=ADMIN),
-        database="sqlite://",
-        starting_cash=1_000_000,
-        speed=0,
-        start=MARKET,
-    )
-    with run_in_thread(paper) as running:
-        port = urlsplit(running.url).port
-        assert port is not None
+    with paused_exchange(MARKET, [INFY]) as port:
         yield port
 
 
+def _env(tmp_path: Path, port: int) -> dict[str, str]:
+    return paper_env(tmp_path, port)
+
+
 def _config(tmp_path: Path, port: int) -> KitepilotConfig:
-    return load_config(environ=_env(tmp_path, port), dotenv_file=None)
+    return paper_config(tmp_path, port)
 
 
 def _set_clock(port: int, body: dict[str, object]) -> None:
@@ -184,18 +162,7 @@ def test_live_mode_keeps_the_system_clock(tmp_path: Path) -> None:
 def test_kill_command_in_a_new_process_imports_no_streaming_batch_or_dashboard_stack(
     tmp_path: Path, exchange_port: int
 ) -> None:
-    env = {**os.environ, **_env(tmp_path, exchange_port), "PYTHONPATH": str(ROOT)}
-    env.pop("KITEPILOT_CONFIG", None)
-
-    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [sys.executable, "-c", _KILL_IN_A_NEW_PROCESS],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_new_process(_KILL_IN_A_NEW_PROCESS, tmp_path, exchange_port)
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("MODULES=")]
     imported = set(json.loads(line.removeprefix("MODULES=")))
 
